@@ -1,0 +1,43 @@
+// dsrt: one binary, many subcommands (see `dsrt --help`).
+#include <cstdio>
+#include <map>
+
+#include "cli/command.h"
+#include "core/log.h"
+
+namespace dsrt::cli {
+
+std::vector<CommandSpec>& command_registry() {
+  static std::vector<CommandSpec> registry;
+  return registry;
+}
+
+int fail(const std::string& cmd, const std::string& msg) {
+  std::fprintf(stderr, "dsrt %s: error: %s\n", cmd.c_str(), msg.c_str());
+  return 1;
+}
+
+}  // namespace dsrt::cli
+
+int main(int argc, char** argv) {
+  using namespace dsrt::cli;
+  CLI::App app{"dsrt: a runtime for the DeepSeek model family"};
+  app.require_subcommand(1);
+  app.set_version_flag("--version", "dsrt 0.1.0");
+  bool verbose = false;
+  app.add_flag("-v,--verbose", verbose, "Log progress to stderr");
+  std::map<CLI::App*, std::function<int()>> runners;
+  for (auto& spec : command_registry()) {
+    CLI::App* sub = app.add_subcommand(spec.name, spec.help);
+    runners[sub] = spec.setup(*sub);
+  }
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  }
+  if (verbose) dsrt::set_log_level(dsrt::LogLevel::Info);
+  for (auto& [sub, run] : runners)
+    if (sub->parsed()) return run();
+  return 1;
+}

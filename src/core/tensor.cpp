@@ -1,0 +1,123 @@
+#include "core/tensor.h"
+
+#include <cstring>
+
+#include "core/quant.h"
+
+namespace dsrt {
+
+int64_t Tensor::numel() const {
+  int64_t n = 1;
+  for (int64_t d : shape) n *= d;
+  return n;
+}
+
+int64_t Tensor::rows() const {
+  int64_t n = 1;
+  for (size_t i = 0; i + 1 < shape.size(); ++i) n *= shape[i];
+  return n;
+}
+
+size_t Tensor::row_bytes() const {
+  auto r = dtype_row_bytes(dtype, cols());
+  DSRT_CHECK_MSG(r.ok(), name + ": " + r.status().message());
+  return r.value();
+}
+
+std::string Tensor::shape_str() const {
+  std::string s = "[";
+  for (size_t i = 0; i < shape.size(); ++i) s += (i ? ", " : "") + std::to_string(shape[i]);
+  return s + "]";
+}
+
+Tensor Tensor::zeros(DType t, std::vector<int64_t> shape, std::string name) {
+  Tensor x;
+  x.dtype = t;
+  x.shape = std::move(shape);
+  x.name = std::move(name);
+  const size_t n = x.nbytes();
+  // 64-byte aligned storage so SIMD loads of whole rows never straddle a cache line start.
+  void* p = ::operator new[](n == 0 ? 64 : n, std::align_val_t(64));
+  std::memset(p, 0, n);
+  x.owner = std::shared_ptr<void>(p, [](void* q) { ::operator delete[](q, std::align_val_t(64)); });
+  x.data = p;
+  return x;
+}
+
+Tensor Tensor::slice_rows(int64_t r0, int64_t n) const {
+  DSRT_CHECK(!shape.empty() && r0 >= 0 && r0 + n <= shape[0]);
+  Tensor v = *this;
+  const size_t inner = shape[0] == 0 ? 0 : nbytes() / size_t(shape[0]);
+  v.data = static_cast<uint8_t*>(data) + size_t(r0) * inner;
+  v.shape[0] = n;
+  v.block_scale = nullptr;  // a slice of a block-scaled weight is not self-describing
+  return v;
+}
+
+Tensor Tensor::reshaped(std::vector<int64_t> s) const {
+  Tensor v = *this;
+  v.shape = std::move(s);
+  DSRT_CHECK_MSG(v.numel() == numel(), name + ": reshape changes element count");
+  return v;
+}
+
+bool weight_dtype_supported(DType t) {
+  return t == DType::F32 || t == DType::F16 || t == DType::BF16 || t == DType::F8_E4M3 ||
+         quant_can_dequantize(t);
+}
+
+void weight_row_to_f32(const Tensor& w, int64_t r, float* out) {
+  const int64_t n = w.cols();
+  const uint8_t* row = w.row_ptr(r);
+  switch (w.dtype) {
+    case DType::F32:
+      std::memcpy(out, row, size_t(n) * 4);
+      return;
+    case DType::F16: {
+      const uint16_t* h = reinterpret_cast<const uint16_t*>(row);
+      for (int64_t i = 0; i < n; ++i) out[i] = f16_to_f32(h[i]);
+      return;
+    }
+    case DType::BF16: {
+      const uint16_t* h = reinterpret_cast<const uint16_t*>(row);
+      for (int64_t i = 0; i < n; ++i) out[i] = bf16_to_f32(h[i]);
+      return;
+    }
+    case DType::F8_E4M3: {
+      // DeepSeek's weight_dequant: w = e4m3(q) * scale_inv[r/B][c/B], one float32 multiply.
+      DSRT_CHECK_MSG(w.block_scale != nullptr, w.name + ": FP8 weight without block scale");
+      const int64_t b = w.scale_block;
+      const float* s = w.block_scale->f32() + (r / b) * w.block_scale->cols();
+      for (int64_t i = 0; i < n; ++i) out[i] = e4m3_to_f32(row[i]) * s[i / b];
+      return;
+    }
+    default:
+      DSRT_CHECK_MSG(quant_can_dequantize(w.dtype),
+                     w.name + ": weight dtype " + std::string(dtype_name(w.dtype)) +
+                         " has no row decoder");
+      dequantize_row(w.dtype, row, out, n);
+  }
+}
+
+float weight_at(const Tensor& w, int64_t r, int64_t c) {
+  const uint8_t* row = w.row_ptr(r);
+  switch (w.dtype) {
+    case DType::F32:
+      return reinterpret_cast<const float*>(row)[c];
+    case DType::F16:
+      return f16_to_f32(reinterpret_cast<const uint16_t*>(row)[c]);
+    case DType::BF16:
+      return bf16_to_f32(reinterpret_cast<const uint16_t*>(row)[c]);
+    case DType::F8_E4M3: {
+      DSRT_CHECK_MSG(w.block_scale != nullptr, w.name + ": FP8 weight without block scale");
+      const int64_t b = w.scale_block;
+      return e4m3_to_f32(row[c]) *
+             w.block_scale->f32()[(r / b) * w.block_scale->cols() + c / b];
+    }
+    default:
+      DSRT_CHECK_MSG(false, w.name + ": weight dtype has no element reader");
+  }
+  return 0;
+}
+
+}  // namespace dsrt

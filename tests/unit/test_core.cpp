@@ -1,0 +1,87 @@
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <cmath>
+
+#include "core/dtype.h"
+#include "core/status.h"
+#include "core/tensor.h"
+#include "core/thread_pool.h"
+
+namespace dsrt {
+namespace {
+
+TEST(Status, ResultCarriesValueOrError) {
+  Result<int> a = 3;
+  ASSERT_TRUE(a.ok());
+  EXPECT_EQ(a.value(), 3);
+  Result<int> b = Status::Error("bad key 'x'");
+  ASSERT_FALSE(b.ok());
+  EXPECT_EQ(b.status().message(), "bad key 'x'");
+  EXPECT_EQ(b.status().with_context("file.json").message(), "file.json: bad key 'x'");
+}
+
+TEST(DType, Bf16RoundTripAndRounding) {
+  for (float f : {0.0f, 1.0f, -2.5f, 3.140625f, 1e-30f, 65504.0f}) {
+    EXPECT_EQ(bf16_to_f32(f32_to_bf16(f)), bf16_to_f32(f32_to_bf16(bf16_to_f32(f32_to_bf16(f)))));
+  }
+  // 1 + 2^-8 is exactly halfway between two bf16 values; ties go to even (1.0).
+  EXPECT_EQ(bf16_to_f32(f32_to_bf16(1.0f + std::ldexp(1.0f, -8))), 1.0f);
+  EXPECT_EQ(bf16_to_f32(f32_to_bf16(1.0f + 3 * std::ldexp(1.0f, -8))), 1.0f + std::ldexp(1.0f, -6));
+}
+
+TEST(DType, F16AllCodesRoundTrip) {
+  for (uint32_t h = 0; h < 0x10000; ++h) {
+    const float f = f16_to_f32(uint16_t(h));
+    if (std::isnan(f)) continue;
+    EXPECT_EQ(f32_to_f16(f), uint16_t(h)) << h;
+  }
+  EXPECT_EQ(f16_to_f32(0x3c00), 1.0f);
+  EXPECT_EQ(f16_to_f32(0x0001), std::ldexp(1.0f, -24));
+  EXPECT_EQ(f32_to_f16(70000.0f), 0x7c00);
+}
+
+TEST(DType, E4m3Table) {
+  EXPECT_EQ(e4m3_to_f32(0x7e), 448.0f);
+  EXPECT_EQ(e4m3_to_f32(0xfe), -448.0f);
+  EXPECT_TRUE(std::isnan(e4m3_to_f32(0x7f)));
+  EXPECT_TRUE(std::isnan(e4m3_to_f32(0xff)));
+  EXPECT_EQ(e4m3_to_f32(0x01), std::ldexp(1.0f, -9));  // smallest subnormal
+  EXPECT_EQ(e4m3_to_f32(0x08), std::ldexp(1.0f, -6));  // smallest normal
+  EXPECT_EQ(e4m3_to_f32(0x38), 1.0f);
+  for (int c = 0; c < 256; ++c) {
+    if ((c & 0x7f) == 0x7f) continue;
+    EXPECT_EQ(f32_to_e4m3(e4m3_to_f32(uint8_t(c))), c == 0x80 ? 0x80 : c) << c;
+  }
+  EXPECT_EQ(f32_to_e4m3(1000.0f), 0x7e);  // saturates
+}
+
+TEST(Tensor, RowBytesAndSlices) {
+  Tensor t = Tensor::zeros(DType::F32, {4, 3}, "t");
+  EXPECT_EQ(t.nbytes(), 48u);
+  for (int i = 0; i < 12; ++i) t.f32()[i] = float(i);
+  Tensor s = t.slice_rows(1, 2);
+  EXPECT_EQ(s.f32()[0], 3.0f);
+  EXPECT_EQ(s.rows(), 2);
+  auto q = dtype_row_bytes(DType::Q4_K, 512);
+  ASSERT_TRUE(q.ok());
+  EXPECT_EQ(q.value(), 288u);
+  EXPECT_FALSE(dtype_row_bytes(DType::Q4_K, 100).ok());
+}
+
+TEST(ThreadPool, CoversRangeExactlyOnce) {
+  for (int threads : {1, 2, 3, 8}) {
+    ThreadPool pool(threads);
+    for (int64_t n : {1, 2, 7, 1000}) {
+      std::vector<std::atomic<int>> hits(n);
+      for (int rep = 0; rep < 20; ++rep)
+        pool.parallel_for(n, [&](int64_t b, int64_t e, int) {
+          for (int64_t i = b; i < e; ++i) hits[i]++;
+        });
+      for (int64_t i = 0; i < n; ++i) EXPECT_EQ(hits[i].load(), 20);
+    }
+  }
+}
+
+}  // namespace
+}  // namespace dsrt
