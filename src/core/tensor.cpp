@@ -50,7 +50,8 @@ Tensor Tensor::slice_rows(int64_t r0, int64_t n) const {
   const size_t inner = shape[0] == 0 ? 0 : nbytes() / size_t(shape[0]);
   v.data = static_cast<uint8_t*>(data) + size_t(r0) * inner;
   v.shape[0] = n;
-  v.block_scale = nullptr;  // a slice of a block-scaled weight is not self-describing
+  DSRT_CHECK_MSG(!block_scale || shape.size() == 2, name + ": only 2-D FP8 weights slice");
+  if (block_scale) v.scale_row0 += r0;  // keep the block grid aligned to the parent
   return v;
 }
 
@@ -87,7 +88,7 @@ void weight_row_to_f32(const Tensor& w, int64_t r, float* out) {
       // DeepSeek's weight_dequant: w = e4m3(q) * scale_inv[r/B][c/B], one float32 multiply.
       DSRT_CHECK_MSG(w.block_scale != nullptr, w.name + ": FP8 weight without block scale");
       const int64_t b = w.scale_block;
-      const float* s = w.block_scale->f32() + (r / b) * w.block_scale->cols();
+      const float* s = w.block_scale->f32() + ((r + w.scale_row0) / b) * w.block_scale->cols();
       for (int64_t i = 0; i < n; ++i) out[i] = e4m3_to_f32(row[i]) * s[i / b];
       return;
     }
@@ -112,7 +113,7 @@ float weight_at(const Tensor& w, int64_t r, int64_t c) {
       DSRT_CHECK_MSG(w.block_scale != nullptr, w.name + ": FP8 weight without block scale");
       const int64_t b = w.scale_block;
       return e4m3_to_f32(row[c]) *
-             w.block_scale->f32()[(r / b) * w.block_scale->cols() + c / b];
+             w.block_scale->f32()[((r + w.scale_row0) / b) * w.block_scale->cols() + c / b];
     }
     default:
       DSRT_CHECK_MSG(false, w.name + ": weight dtype has no element reader");

@@ -22,6 +22,7 @@ struct Tensor {
   // [ceil(rows/block), ceil(cols/block)]). Null for every other tensor.
   std::shared_ptr<Tensor> block_scale;
   int32_t scale_block = 0;
+  int64_t scale_row0 = 0;  // row offset of this view into block_scale (row slices of FP8)
 
   int64_t numel() const;
   int64_t dim(int i) const { return shape[i < 0 ? shape.size() + i : i]; }

@@ -1,0 +1,383 @@
+// DeepSeek-V2 / V2-Lite / V3 / R1: Multi-head Latent Attention + DeepSeekMoE.
+// References: DeepSeek-V2 (arXiv:2405.04434) §2.1 (MLA, decoupled RoPE), DeepSeek-V3
+// (arXiv:2412.19437) §2.1 (sigmoid gating, auxiliary-loss-free bias, node-limited routing),
+// and DeepSeek's inference/model.py, whose semantics the oracle tests pin down.
+#include <cmath>
+#include <cstring>
+
+#include "models/deepseek.h"
+#include "models/rope.h"
+#include "models/weights.h"
+
+namespace dsrt {
+namespace {
+
+// The MLA cache keeps, per layer and token, the normalised latent c_KV (kv_lora_rank values)
+// followed by the RoPE'd shared key k_pe (qk_rope_head_dim values) and nothing else.
+class MlaCache final : public KvCache {
+ public:
+  MlaCache(int n_layer, int32_t n_ctx, int64_t row) : row_(row) {
+    n_ctx_ = n_ctx;
+    for (int l = 0; l < n_layer; ++l)
+      layers_.push_back(Tensor::zeros(DType::F32, {n_ctx, row}, "mla_cache"));
+  }
+  size_t bytes() const override { return layers_.size() * size_t(n_ctx_) * size_t(row_) * 4; }
+  float* row(int layer, int64_t pos) { return layers_[layer].f32() + pos * row_; }
+
+ private:
+  int64_t row_;
+  std::vector<Tensor> layers_;
+};
+
+struct MlpWeights {
+  Tensor gate, up, down;
+};
+
+struct Layer {
+  Tensor attn_norm, ffn_norm;
+  Tensor q_a, q_a_norm, q_b;  // q LoRA; or q_b = wq when q_lora_rank == 0
+  Tensor kv_a, kv_a_norm, kv_b, o;
+  bool moe = false;
+  MlpWeights mlp;     // dense layers
+  Tensor router;      // [n_routed_experts, hidden]
+  Tensor router_bias; // e_score_correction_bias, may be empty
+  std::vector<MlpWeights> experts;
+  std::vector<ExpertWeights> expert_refs;
+  MlpWeights shared;  // valid when n_shared_experts > 0
+};
+
+}  // namespace
+
+class DeepSeekModel final : public Model {
+ public:
+  DeepSeekModel(ModelConfig c, std::shared_ptr<Backend> b, ModelOptions o, WeightStore ws)
+      : backend_(std::move(b)), opt_(o), store_(std::move(ws)) {
+    config_ = std::move(c);
+  }
+
+  Status load() {
+    const ModelConfig& c = config_;
+    WeightLoader wl(store_, c.fp8_block, &stats_);
+    const int64_t D = c.hidden_size, H = c.num_attention_heads, r = c.kv_lora_rank;
+    const int64_t qk = c.qk_head_dim(), rope = c.qk_rope_head_dim;
+    DSRT_ASSIGN_OR_RETURN(embed_, wl.matrix("model.embed_tokens.weight", c.vocab_size, D));
+    DSRT_ASSIGN_OR_RETURN(norm_, wl.vector_f32("model.norm.weight", D));
+    if (c.tie_word_embeddings && !wl.has("lm_head.weight")) {
+      lm_head_ = embed_;
+    } else {
+      DSRT_ASSIGN_OR_RETURN(lm_head_, wl.matrix("lm_head.weight", c.vocab_size, D));
+    }
+    for (int l = 0; l < c.num_hidden_layers; ++l) {
+      const std::string p = "model.layers." + std::to_string(l) + ".";
+      Layer L;
+      DSRT_ASSIGN_OR_RETURN(L.attn_norm, wl.vector_f32(p + "input_layernorm.weight", D));
+      DSRT_ASSIGN_OR_RETURN(L.ffn_norm, wl.vector_f32(p + "post_attention_layernorm.weight", D));
+      const std::string a = p + "self_attn.";
+      if (c.q_lora_rank > 0) {
+        DSRT_ASSIGN_OR_RETURN(L.q_a, wl.matrix(a + "q_a_proj.weight", c.q_lora_rank, D));
+        DSRT_ASSIGN_OR_RETURN(L.q_a_norm, wl.vector_f32(a + "q_a_layernorm.weight", c.q_lora_rank));
+        DSRT_ASSIGN_OR_RETURN(L.q_b, wl.matrix(a + "q_b_proj.weight", H * qk, c.q_lora_rank));
+      } else {
+        DSRT_ASSIGN_OR_RETURN(L.q_b, wl.matrix(a + "q_proj.weight", H * qk, D));
+      }
+      DSRT_ASSIGN_OR_RETURN(L.kv_a, wl.matrix(a + "kv_a_proj_with_mqa.weight", r + rope, D));
+      DSRT_ASSIGN_OR_RETURN(L.kv_a_norm, wl.vector_f32(a + "kv_a_layernorm.weight", r));
+      DSRT_ASSIGN_OR_RETURN(
+          L.kv_b, wl.matrix(a + "kv_b_proj.weight", H * (c.qk_nope_head_dim + c.v_head_dim), r));
+      DSRT_ASSIGN_OR_RETURN(L.o, wl.matrix(a + "o_proj.weight", D, H * c.v_head_dim));
+      L.moe = c.is_moe_layer(l);
+      const std::string m = p + "mlp.";
+      if (!L.moe) {
+        DSRT_RETURN_IF_ERROR(load_mlp(wl, m, c.intermediate_size, &L.mlp));
+      } else {
+        DSRT_ASSIGN_OR_RETURN(L.router, wl.matrix(m + "gate.weight", c.n_routed_experts, D));
+        if (wl.has(m + "gate.e_score_correction_bias")) {
+          DSRT_ASSIGN_OR_RETURN(L.router_bias,
+                                wl.vector_f32(m + "gate.e_score_correction_bias", c.n_routed_experts));
+        } else if (c.topk_method == "noaux_tc") {
+          return Status::Error("tensor '" + m + "gate.e_score_correction_bias' is required by topk_method noaux_tc");
+        }
+        L.experts.resize(c.n_routed_experts);
+        for (int e = 0; e < c.n_routed_experts; ++e)
+          DSRT_RETURN_IF_ERROR(load_mlp(wl, m + "experts." + std::to_string(e) + ".",
+                                        c.moe_intermediate_size, &L.experts[e]));
+        for (auto& e : L.experts) L.expert_refs.push_back({&e.gate, &e.up, &e.down});
+        if (c.n_shared_experts > 0)
+          DSRT_RETURN_IF_ERROR(load_mlp(wl, m + "shared_experts.",
+                                        int64_t(c.n_shared_experts) * c.moe_intermediate_size,
+                                        &L.shared));
+      }
+      layers_.push_back(std::move(L));
+    }
+    rope_ = make_rope_table(c, c.qk_rope_head_dim);
+    // Softmax scale over the full q/k head (nope + rope), times YaRN's mscale^2.
+    softmax_scale_ = float(1.0 / std::sqrt(double(qk))) * rope_.softmax_mscale;
+    route_.scoring = c.scoring_func == "sigmoid" ? ScoringFunc::Sigmoid : ScoringFunc::Softmax;
+    route_.n_group = c.n_group;
+    route_.topk_group = c.topk_group;
+    route_.top_k = c.num_experts_per_tok;
+    route_.group_by_top2_sum = c.topk_method == "noaux_tc";
+    route_.norm_topk_prob = c.norm_topk_prob;
+    route_.routed_scaling_factor = c.routed_scaling_factor;
+    if (c.topk_method == "greedy") route_.n_group = route_.topk_group = 1;
+    return Status::Ok();
+  }
+
+  int64_t cache_values_per_token_layer() const override {
+    return config_.kv_lora_rank + config_.qk_rope_head_dim;
+  }
+
+  Result<std::unique_ptr<KvCache>> new_cache(int32_t n_ctx) const override {
+    if (n_ctx <= 0) return Status::Error("context size must be positive");
+    return std::unique_ptr<KvCache>(
+        new MlaCache(config_.num_hidden_layers, n_ctx, cache_values_per_token_layer()));
+  }
+
+  Result<Tensor> forward(const std::vector<SeqInput>& batch) override;
+
+ private:
+  Status load_mlp(WeightLoader& wl, const std::string& p, int64_t ffn, MlpWeights* w) {
+    const int64_t D = config_.hidden_size;
+    DSRT_ASSIGN_OR_RETURN(w->gate, wl.matrix(p + "gate_proj.weight", ffn, D));
+    DSRT_ASSIGN_OR_RETURN(w->up, wl.matrix(p + "up_proj.weight", ffn, D));
+    DSRT_ASSIGN_OR_RETURN(w->down, wl.matrix(p + "down_proj.weight", D, ffn));
+    return Status::Ok();
+  }
+
+  void mlp(const MlpWeights& w, const Tensor& x, Tensor& y) {
+    const int64_t n = x.rows(), f = w.gate.rows();
+    Tensor g = Tensor::zeros(DType::F32, {n, f}), u = Tensor::zeros(DType::F32, {n, f});
+    backend_->matmul(x, w.gate, g);  // {n, ffn}
+    backend_->matmul(x, w.up, u);    // {n, ffn}
+    backend_->silu_mul(g, u, g);
+    backend_->matmul(g, w.down, y);  // {n, hidden}
+  }
+
+  void attention(int l, const Tensor& x, const std::vector<SeqInput>& batch,
+                 const std::vector<int32_t>& pos, Tensor& out);
+  void ffn(const Layer& L, const Tensor& x, Tensor& y);
+
+  std::shared_ptr<Backend> backend_;
+  ModelOptions opt_;
+  WeightStore store_;
+  Tensor embed_, norm_, lm_head_;
+  std::vector<Layer> layers_;
+  RopeTable rope_;
+  float softmax_scale_ = 1.0f;
+  MoeRouteArgs route_;
+};
+
+void DeepSeekModel::attention(int l, const Tensor& x, const std::vector<SeqInput>& batch,
+                              const std::vector<int32_t>& pos, Tensor& out) {
+  const ModelConfig& c = config_;
+  const Layer& L = layers_[l];
+  Backend& be = *backend_;
+  const int64_t N = x.rows(), H = c.num_attention_heads, r = c.kv_lora_rank;
+  const int64_t nope = c.qk_nope_head_dim, rope = c.qk_rope_head_dim, qk = nope + rope;
+  const int64_t vd = c.v_head_dim, kvb_row = nope + vd, crow = r + rope;
+
+  Tensor q = Tensor::zeros(DType::F32, {N, H * qk});
+  if (c.q_lora_rank > 0) {
+    Tensor qa = Tensor::zeros(DType::F32, {N, c.q_lora_rank});
+    be.matmul(x, L.q_a, qa);               // {N, q_lora_rank}
+    be.rms_norm(qa, L.q_a_norm, c.rms_norm_eps, qa);
+    be.matmul(qa, L.q_b, q);               // {N, H * (nope + rope)}
+  } else {
+    be.matmul(x, L.q_b, q);                // {N, H * (nope + rope)}
+  }
+  Tensor kva = Tensor::zeros(DType::F32, {N, crow});
+  be.matmul(x, L.kv_a, kva);               // {N, kv_lora_rank + rope}: [c_KV | k_pe]
+  Tensor lat = Tensor::zeros(DType::F32, {N, r});
+  for (int64_t i = 0; i < N; ++i) std::memcpy(lat.f32() + i * r, kva.f32() + i * crow, r * 4);
+  be.rms_norm(lat, L.kv_a_norm, c.rms_norm_eps, lat);  // {N, kv_lora_rank}
+
+  RopeArgs ra;
+  ra.rope_dim = rope;
+  ra.pos = pos.data();
+  ra.inv_freq = rope_.inv_freq.data();
+  ra.attn_factor = rope_.attn_factor;
+  ra.interleaved = true;  // DeepSeek rotates pairs (2i, 2i+1) (model.py view_as_complex)
+  ra.n_tok = N;
+  ra.x = q.f32() + nope;  // rope part of each head of q
+  ra.n_head = H;
+  ra.stride_tok = H * qk;
+  ra.stride_head = qk;
+  be.rope(ra);
+  ra.x = kva.f32() + r;   // the single shared k_pe of each token
+  ra.n_head = 1;
+  ra.stride_tok = crow;
+  ra.stride_head = rope;
+  be.rope(ra);
+
+  Tensor o = Tensor::zeros(DType::F32, {N, H * vd});  // attention output before o_proj
+  int64_t t0 = 0;
+  for (const SeqInput& s : batch) {
+    auto* cache = static_cast<MlaCache*>(s.cache);
+    const int64_t n = int64_t(s.tokens.size()), start = cache->n_past(), n_kv = start + n;
+    for (int64_t i = 0; i < n; ++i) {
+      float* row = cache->row(l, start + i);
+      std::memcpy(row, lat.f32() + (t0 + i) * r, r * 4);
+      std::memcpy(row + r, kva.f32() + (t0 + i) * crow + r, rope * 4);
+    }
+    AttentionArgs aa;
+    aa.n_tok = n;
+    aa.n_kv = n_kv;
+    aa.n_head = H;
+    aa.q_pos = pos.data() + t0;
+    aa.scale = softmax_scale_;
+    const float* cache0 = cache->row(l, 0);
+    if (opt_.attn == AttnForm::Naive) {
+      // Decompress K_nope and V for every cached position: [n_kv, H, nope + v].
+      Tensor clat = Tensor::zeros(DType::F32, {n_kv, r});
+      for (int64_t j = 0; j < n_kv; ++j) std::memcpy(clat.f32() + j * r, cache0 + j * crow, r * 4);
+      Tensor kvb = Tensor::zeros(DType::F32, {n_kv, H * kvb_row});
+      be.matmul(clat, L.kv_b, kvb);  // {n_kv, H * (nope + v)}
+      Tensor k = Tensor::zeros(DType::F32, {n_kv, H, qk});
+      for (int64_t j = 0; j < n_kv; ++j)
+        for (int64_t h = 0; h < H; ++h) {
+          float* kr = k.f32() + (j * H + h) * qk;
+          std::memcpy(kr, kvb.f32() + j * H * kvb_row + h * kvb_row, nope * 4);
+          std::memcpy(kr + nope, cache0 + j * crow + r, rope * 4);
+        }
+      aa.q = q.f32() + t0 * H * qk;
+      aa.q_stride_tok = H * qk;
+      aa.q_stride_head = qk;
+      aa.k = k.f32();
+      aa.k_stride_tok = H * qk;
+      aa.k_stride_head = qk;
+      aa.v = kvb.f32() + nope;
+      aa.v_stride_tok = H * kvb_row;
+      aa.v_stride_head = kvb_row;
+      aa.n_head_kv = H;
+      aa.d_k = qk;
+      aa.d_v = vd;
+      aa.out = o.f32() + t0 * H * vd;
+      aa.o_stride_tok = H * vd;
+      aa.o_stride_head = vd;
+      be.attention(aa);
+    } else {
+      // Absorbed: q_lat[h] = q_nope[h] * W_UK[h] (W_UK[h] = kv_b rows h*(nope+v) .. +nope,
+      // [nope, r]), attention over the cache rows [c_KV | k_pe] shared by all heads (MQA),
+      // values = c_KV; then out[h] = o_lat[h] * W_UV[h]^T.
+      Tensor qa = Tensor::zeros(DType::F32, {n, H, crow});
+      Tensor qn = Tensor::zeros(DType::F32, {n, nope}), ql = Tensor::zeros(DType::F32, {n, r});
+      for (int64_t h = 0; h < H; ++h) {
+        for (int64_t i = 0; i < n; ++i)
+          std::memcpy(qn.f32() + i * nope, q.f32() + (t0 + i) * H * qk + h * qk, nope * 4);
+        Tensor wuk = L.kv_b.slice_rows(h * kvb_row, nope);
+        be.matmul_xw(qn, wuk, ql);  // {n, kv_lora_rank}
+        for (int64_t i = 0; i < n; ++i) {
+          float* dst = qa.f32() + (i * H + h) * crow;
+          std::memcpy(dst, ql.f32() + i * r, r * 4);
+          std::memcpy(dst + r, q.f32() + (t0 + i) * H * qk + h * qk + nope, rope * 4);
+        }
+      }
+      Tensor ol = Tensor::zeros(DType::F32, {n, H, r});
+      aa.q = qa.f32();
+      aa.q_stride_tok = H * crow;
+      aa.q_stride_head = crow;
+      aa.k = cache0;
+      aa.k_stride_tok = crow;
+      aa.k_stride_head = 0;
+      aa.v = cache0;
+      aa.v_stride_tok = crow;
+      aa.v_stride_head = 0;
+      aa.n_head_kv = 1;
+      aa.d_k = crow;
+      aa.d_v = r;
+      aa.out = ol.f32();
+      aa.o_stride_tok = H * r;
+      aa.o_stride_head = r;
+      be.attention(aa);  // {n, H, kv_lora_rank}
+      Tensor oh = Tensor::zeros(DType::F32, {n, r}), vh = Tensor::zeros(DType::F32, {n, vd});
+      for (int64_t h = 0; h < H; ++h) {
+        for (int64_t i = 0; i < n; ++i)
+          std::memcpy(oh.f32() + i * r, ol.f32() + (i * H + h) * r, r * 4);
+        Tensor wuv = L.kv_b.slice_rows(h * kvb_row + nope, vd);
+        be.matmul(oh, wuv, vh);  // {n, v_head_dim}
+        for (int64_t i = 0; i < n; ++i)
+          std::memcpy(o.f32() + (t0 + i) * H * vd + h * vd, vh.f32() + i * vd, vd * 4);
+      }
+    }
+    t0 += n;
+  }
+  be.matmul(o, L.o, out);  // {N, hidden}
+}
+
+void DeepSeekModel::ffn(const Layer& L, const Tensor& x, Tensor& y) {
+  if (!L.moe) return mlp(L.mlp, x, y);
+  const ModelConfig& c = config_;
+  Backend& be = *backend_;
+  const int64_t N = x.rows();
+  Tensor logits = Tensor::zeros(DType::F32, {N, c.n_routed_experts});
+  be.matmul(x, L.router, logits);  // {N, n_routed_experts}
+  MoeRouteArgs ra = route_;
+  ra.bias = L.router_bias.empty() ? nullptr : L.router_bias.f32();
+  Tensor ids = Tensor::zeros(DType::I32, {N, ra.top_k});
+  Tensor w = Tensor::zeros(DType::F32, {N, ra.top_k});
+  be.moe_route(logits, ra, ids, w);         // {N, top_k} ids and weights
+  be.moe_ffn(x, ids, w, L.expert_refs, y);  // {N, hidden}
+  if (c.n_shared_experts > 0) {
+    Tensor z = Tensor::zeros(DType::F32, {N, c.hidden_size});
+    mlp(L.shared, x, z);
+    be.add(z, y);
+  }
+}
+
+Result<Tensor> DeepSeekModel::forward(const std::vector<SeqInput>& batch) {
+  const ModelConfig& c = config_;
+  std::vector<int32_t> tokens, pos;
+  int64_t n_out = 0;
+  for (const SeqInput& s : batch) {
+    if (!s.cache || !dynamic_cast<MlaCache*>(s.cache))
+      return Status::Error("forward: a sequence has no MLA cache of this model");
+    if (s.tokens.empty()) return Status::Error("forward: empty token list");
+    if (int64_t(s.cache->n_past()) + int64_t(s.tokens.size()) > s.cache->n_ctx())
+      return Status::Error("forward: " + std::to_string(s.cache->n_past() + s.tokens.size()) +
+                           " positions exceed the context size " + std::to_string(s.cache->n_ctx()));
+    for (size_t i = 0; i < s.tokens.size(); ++i) {
+      if (s.tokens[i] < 0 || s.tokens[i] >= c.vocab_size)
+        return Status::Error("token id " + std::to_string(s.tokens[i]) + " is outside the vocabulary (0.." +
+                             std::to_string(c.vocab_size - 1) + ")");
+      tokens.push_back(s.tokens[i]);
+      pos.push_back(int32_t(s.cache->n_past() + i));
+    }
+    n_out += s.all_logits ? int64_t(s.tokens.size()) : 1;
+  }
+  const int64_t N = int64_t(tokens.size()), D = c.hidden_size;
+  Backend& be = *backend_;
+  Tensor h = Tensor::zeros(DType::F32, {N, D});
+  be.embedding(embed_, tokens.data(), N, h);  // {N, hidden}
+  Tensor xn = Tensor::zeros(DType::F32, {N, D}), t = Tensor::zeros(DType::F32, {N, D});
+  for (int l = 0; l < c.num_hidden_layers; ++l) {
+    be.rms_norm(h, layers_[l].attn_norm, c.rms_norm_eps, xn);
+    attention(l, xn, batch, pos, t);
+    be.add(t, h);
+    be.rms_norm(h, layers_[l].ffn_norm, c.rms_norm_eps, xn);
+    ffn(layers_[l], xn, t);
+    be.add(t, h);
+  }
+  // Only the rows whose logits are wanted go through the final norm and the LM head.
+  Tensor sel = Tensor::zeros(DType::F32, {n_out, D});
+  int64_t t0 = 0, o = 0;
+  for (const SeqInput& s : batch) {
+    const int64_t n = int64_t(s.tokens.size());
+    for (int64_t i = s.all_logits ? 0 : n - 1; i < n; ++i, ++o)
+      std::memcpy(sel.f32() + o * D, h.f32() + (t0 + i) * D, D * 4);
+    t0 += n;
+    s.cache->n_past_ += int32_t(n);
+  }
+  be.rms_norm(sel, norm_, c.rms_norm_eps, sel);
+  Tensor logits = Tensor::zeros(DType::F32, {n_out, c.vocab_size});
+  be.matmul(sel, lm_head_, logits);  // {n_out, vocab}
+  return logits;
+}
+
+Result<std::unique_ptr<Model>> load_deepseek(ModelConfig c, WeightStore ws,
+                                             std::shared_ptr<Backend> b, const ModelOptions& o) {
+  auto m = std::make_unique<DeepSeekModel>(std::move(c), std::move(b), o, std::move(ws));
+  DSRT_RETURN_IF_ERROR(m->load());
+  return std::unique_ptr<Model>(std::move(m));
+}
+
+}  // namespace dsrt

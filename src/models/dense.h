@@ -1,0 +1,10 @@
+#pragma once
+
+#include "loaders/safetensors.h"
+#include "models/model.h"
+
+namespace dsrt {
+
+Result<std::unique_ptr<Model>> load_dense(ModelConfig c, WeightStore ws, std::shared_ptr<Backend> b);
+
+}  // namespace dsrt
