@@ -139,8 +139,14 @@ Result<ModelConfig> parse_model_config(const std::string& text, const std::strin
     const json& rs = j["rope_scaling"];
     if (!rs.is_object()) return Status::Error(src + ": rope_scaling must be an object or null");
     Fields g(rs, src + " rope_scaling");
-    g.opt("type", &c.rope_scaling.type);
+    // HF writes the kind as rope_type (newer) and/or type (older); they must agree.
+    std::string legacy;
+    g.opt("type", &legacy);
     g.opt("rope_type", &c.rope_scaling.type);
+    if (c.rope_scaling.type.empty()) c.rope_scaling.type = legacy;
+    if (!legacy.empty() && legacy != c.rope_scaling.type)
+      return Status::Error(src + ": rope_scaling type '" + legacy + "' and rope_type '" +
+                           c.rope_scaling.type + "' disagree");
     g.opt("factor", &c.rope_scaling.factor);
     g.opt("original_max_position_embeddings", &c.rope_scaling.original_max_position_embeddings);
     g.opt("beta_fast", &c.rope_scaling.beta_fast);

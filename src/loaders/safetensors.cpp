@@ -1,6 +1,7 @@
 #include "loaders/safetensors.h"
 
 #include <algorithm>
+#include <cstdio>
 #include <filesystem>
 #include <nlohmann/json.hpp>
 
@@ -149,6 +150,48 @@ std::vector<std::string> WeightStore::names() const {
   std::vector<std::string> v;
   for (const auto& [n, i] : where_) v.push_back(n);
   return v;
+}
+
+Status write_safetensors(const std::string& path,
+                         const std::vector<std::pair<std::string, Tensor>>& tensors) {
+  json h = json::object();
+  h["__metadata__"] = {{"format", "pt"}};
+  size_t off = 0;
+  for (const auto& [name, t] : tensors) {
+    const char* dt = nullptr;
+    switch (t.dtype) {
+      case DType::F32: dt = "F32"; break;
+      case DType::F16: dt = "F16"; break;
+      case DType::BF16: dt = "BF16"; break;
+      case DType::F8_E4M3: dt = "F8_E4M3"; break;
+      case DType::I32: dt = "I32"; break;
+      case DType::I64: dt = "I64"; break;
+      case DType::I8: dt = "I8"; break;
+      default: return Status::Error("write_safetensors: tensor '" + name + "' has dtype " +
+                                    std::string(dtype_name(t.dtype)) + ", which safetensors cannot store");
+    }
+    h[name] = {{"dtype", dt}, {"shape", t.shape}, {"data_offsets", {off, off + t.nbytes()}}};
+    off += t.nbytes();
+  }
+  std::string hs = h.dump();
+  while ((8 + hs.size()) % 8) hs += ' ';  // keep the data section 8-byte aligned
+  const std::string tmp = path + ".tmp";
+  FILE* f = std::fopen(tmp.c_str(), "wb");
+  if (!f) return Status::Error("cannot write " + tmp);
+  const uint64_t n = hs.size();
+  bool ok = std::fwrite(&n, 8, 1, f) == 1 && std::fwrite(hs.data(), 1, hs.size(), f) == hs.size();
+  for (const auto& [name, t] : tensors)
+    ok = ok && std::fwrite(t.data, 1, t.nbytes(), f) == t.nbytes();
+  ok = std::fclose(f) == 0 && ok;
+  if (!ok) {
+    std::remove(tmp.c_str());
+    return Status::Error("write to " + tmp + " failed (disk full?)");
+  }
+  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
+    std::remove(tmp.c_str());
+    return Status::Error("cannot rename " + tmp + " to " + path);
+  }
+  return Status::Ok();
 }
 
 size_t WeightStore::total_file_bytes() const {

@@ -50,4 +50,10 @@ class WeightStore {
   std::map<std::string, size_t> where_;  // tensor name -> index into files_
 };
 
+// Writes tensors (name, contiguous tensor) as a safetensors file, through a temporary file
+// renamed into place so a failed write never leaves a truncated `path`. Used by tests and
+// tools (split/merge checkpoints, save fine-tuned weights).
+Status write_safetensors(const std::string& path,
+                         const std::vector<std::pair<std::string, Tensor>>& tensors);
+
 }  // namespace dsrt

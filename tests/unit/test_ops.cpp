@@ -1,0 +1,80 @@
+// Runs the op-test harness: every kernel of every non-reference backend against cpu/ref.
+#include <gtest/gtest.h>
+
+#include <cmath>
+
+#include "backends/op_test.h"
+
+namespace dsrt {
+namespace {
+
+class OpsTest : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(OpsTest, MatchesReference) {
+  Op op;
+  ASSERT_TRUE(op_from_name(GetParam(), &op));
+  auto ref = make_cpu_ref_backend();
+  for (const std::string& bn : backend_names()) {
+    if (bn == "cpu-ref") continue;
+    for (int threads : {1, 3}) {
+      auto be = make_backend(bn, threads);
+      ASSERT_TRUE(be.ok());
+      OpTestOptions o;
+      o.op = GetParam();
+      auto results = run_op_tests(*be.value(), *ref, o);
+      EXPECT_FALSE(results.empty()) << "no cases for " << GetParam();
+      for (const auto& r : results)
+        EXPECT_TRUE(r.passed) << bn << " t=" << threads << " " << r.desc << ": error " << r.error
+                              << " > bound " << r.bound << " " << r.note;
+    }
+  }
+}
+
+std::vector<std::string> all_ops() {
+  std::vector<std::string> v;
+  for (int i = 0; i < int(Op::kCount); ++i) v.push_back(op_name(Op(i)));
+  return v;
+}
+
+INSTANTIATE_TEST_SUITE_P(All, OpsTest, ::testing::ValuesIn(all_ops()),
+                         [](const auto& i) { return i.param; });
+
+// The harness must catch a wrong kernel: a backend whose matmul drops the last column.
+class BrokenBackend final : public Backend {
+ public:
+  BrokenBackend() : ref_(make_cpu_ref_backend()) {}
+  std::string name() const override { return "broken"; }
+  bool supports(Op op, DType wt) const override { return ref_->supports(op, wt); }
+  void matmul(const Tensor& x, const Tensor& w, Tensor& y) override {
+    ref_->matmul(x, w, y);
+    if (x.cols() > 1) y.f32()[0] += 0.01f * (1 + std::fabs(y.f32()[0]));
+  }
+  void matmul_xw(const Tensor& x, const Tensor& w, Tensor& y) override { ref_->matmul_xw(x, w, y); }
+  void rms_norm(const Tensor& x, const Tensor& w, float e, Tensor& y) override { ref_->rms_norm(x, w, e, y); }
+  void rope(const RopeArgs& a) override { ref_->rope(a); }
+  void softmax(Tensor& x) override { ref_->softmax(x); }
+  void silu_mul(const Tensor& g, const Tensor& u, Tensor& y) override { ref_->silu_mul(g, u, y); }
+  void add(const Tensor& x, Tensor& y) override { ref_->add(x, y); }
+  void embedding(const Tensor& t, const int32_t* i, int64_t n, Tensor& y) override { ref_->embedding(t, i, n, y); }
+  void attention(const AttentionArgs& a) override { ref_->attention(a); }
+  void moe_route(const Tensor& l, const MoeRouteArgs& a, Tensor& i, Tensor& w) override { ref_->moe_route(l, a, i, w); }
+  void moe_ffn(const Tensor& x, const Tensor& i, const Tensor& w, const std::vector<ExpertWeights>& e,
+               Tensor& y) override { ref_->moe_ffn(x, i, w, e, y); }
+
+ private:
+  std::unique_ptr<Backend> ref_;
+};
+
+TEST(OpsHarness, CatchesAWrongKernel) {
+  BrokenBackend broken;
+  auto ref = make_cpu_ref_backend();
+  OpTestOptions o;
+  o.op = "matmul";
+  o.quick = true;
+  int failed = 0;
+  for (const auto& r : run_op_tests(broken, *ref, o)) failed += !r.passed;
+  EXPECT_GT(failed, 0);
+}
+
+}  // namespace
+}  // namespace dsrt
