@@ -44,6 +44,7 @@ Result<Tensor> WeightLoader::matrix(const std::string& name, int64_t rows, int64
     }
     t.block_scale = std::make_shared<Tensor>(s);
     t.scale_block = int32_t(b);
+    stats_->weight_bytes += s.nbytes();
   }
   return t;
 }

@@ -1,0 +1,93 @@
+// `dsrt logits` / `dsrt info` driven as a user drives them: the oracle's decode layout through
+// the CLI, and clear errors with a non-zero exit for bad input.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstdio>
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "test_util.h"
+
+namespace dsrt {
+namespace {
+
+using nlohmann::json;
+
+std::string run(const std::string& cmd, int* rc) {
+  std::string out;
+  FILE* p = popen((cmd + " 2>&1").c_str(), "r");
+  char buf[65536];
+  size_t n;
+  while ((n = fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
+  *rc = pclose(p);
+  return out;
+}
+
+const std::string kCkpt = test::vendored_dir() + "/oracle/v3-tiny-fp8";
+
+TEST(Cli, LogitsDecodeLayoutMatchesOracle) {
+  std::ifstream in(kCkpt + "/cases.json");
+  const json cs = json::parse(in)["cases"][2];  // the 70-token case
+  std::string toks;
+  for (const auto& t : cs["tokens"]) toks += (toks.empty() ? "" : ",") + std::to_string(t.get<int>());
+  const int K = cs["decode"]["prefill_len"].get<int>();
+  for (const char* attn : {"naive", "absorb"}) {
+    std::string cmd = test::dsrt_binary() + " logits --model " + kCkpt + " --tokens " + toks +
+                      " --prefill-len " + std::to_string(K) + " --attn " + attn + " 2>/dev/null";
+    FILE* p = popen(cmd.c_str(), "r");
+    std::string out;
+    char buf[65536];
+    size_t n;
+    while ((n = fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
+    ASSERT_EQ(pclose(p), 0);
+    const json got = json::parse(out);
+    const json& want = cs["decode"];
+    ASSERT_EQ(got["rows"].size(), want["positions"].size());
+    double worst = 0;
+    for (size_t i = 0; i < got["rows"].size(); ++i) {
+      EXPECT_EQ(got["rows"][i]["pos"], want["positions"][i]);
+      for (size_t j = 0; j < want["logits"][i].size(); ++j)
+        worst = std::max(worst, std::fabs(got["rows"][i]["logits"][j].get<double>() -
+                                          want["logits"][i][j].get<double>()));
+    }
+    // Same bound as the in-process oracle test (see test_oracle.cpp for the reason).
+    EXPECT_LE(worst / cs["max_abs_logit"].get<double>(), 1e-4) << attn;
+  }
+}
+
+TEST(Cli, BadInputGivesClearErrors) {
+  int rc;
+  const std::string d = test::dsrt_binary();
+  struct Case {
+    std::string args, needle;
+  } cases[] = {
+      {"logits --model " + kCkpt + " --tokens 1,2,5000", "outside the vocabulary"},
+      {"logits --model " + kCkpt + " --tokens ''", "empty id list"},
+      {"logits --model " + kCkpt + " --tokens 1,x", "'x' is not a valid token id"},
+      {"logits --model " + kCkpt + " --tokens 1,2 --prefill-len 3", "--prefill-len"},
+      {"logits --model " + kCkpt + " --tokens 1 --attn fast", "attn"},
+      {"logits --model /no/such/dir --tokens 1", "does not exist"},
+      {"logits --model " + kCkpt + " --tokens 1 --frobnicate", "--frobnicate"},
+      {"info --model " + test::repo_dir() + "/tests", "config.json"},
+      {"test-ops --op nosuchop", "unknown op"},
+  };
+  for (const Case& c : cases) {
+    const std::string out = run(d + " " + c.args, &rc);
+    EXPECT_NE(rc, 0) << c.args;
+    EXPECT_NE(out.find(c.needle), std::string::npos) << c.args << "\n" << out;
+  }
+}
+
+TEST(Cli, InfoReportsMlaCache) {
+  int rc;
+  const std::string out = run(test::dsrt_binary() + " info --json --model " + kCkpt, &rc);
+  ASSERT_EQ(rc, 0) << out;
+  const json j = json::parse(out);
+  EXPECT_EQ(j["architecture"], "deepseek_v3");
+  EXPECT_EQ(j["kv_cache_bytes_per_token"], 4 * 4 * (64 + 16));  // layers * (r + rope) * f32
+  EXPECT_GT(j["n_params"].get<int64_t>(), 4000000);
+}
+
+}  // namespace
+}  // namespace dsrt
