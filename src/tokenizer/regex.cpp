@@ -53,8 +53,8 @@ std::string pcre2_message(int code) {
 Result<Regex> Regex::compile(std::string_view pattern, bool literal) {
   int err = 0;
   PCRE2_SIZE err_off = 0;
-  uint32_t opts = PCRE2_UTF | PCRE2_UCP;
-  if (literal) opts |= PCRE2_LITERAL;
+  // PCRE2_LITERAL refuses UCP (it has no classes to affect).
+  const uint32_t opts = literal ? (PCRE2_UTF | PCRE2_LITERAL) : (PCRE2_UTF | PCRE2_UCP);
   pcre2_code* code = pcre2_compile(reinterpret_cast<PCRE2_SPTR>(pattern.data()), pattern.size(),
                                    opts, &err, &err_off, nullptr);
   if (!code)

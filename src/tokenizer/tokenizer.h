@@ -49,6 +49,11 @@ class Tokenizer {
                                           std::string_view config_json,
                                           const std::string& source = "tokenizer.json");
   static Result<Tokenizer> from_parts(const TokenizerParts& parts);
+  // A GGUF file's tokenizer.ggml.* metadata (BPE "gpt2" model; the pre-tokenizer regexes come
+  // from tokenizer.ggml.pre, see gguf_pre.h).
+  static Result<Tokenizer> from_gguf(const std::string& path);
+  // Whatever `path` is: a .gguf file, a tokenizer.json, or a folder holding tokenizer.json.
+  static Result<Tokenizer> load(const std::string& path);
 
   // Invalid UTF-8 is an error. parse_special=false leaves special tokens (special=true) as
   // text; other added tokens are still matched, as transformers' split_special_tokens does.
