@@ -4,6 +4,7 @@
 // attention runs per sequence.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <memory>
 #include <span>
@@ -31,6 +32,8 @@ class KvCache {
   int32_t n_past() const { return n_past_; }  // positions already written
   virtual size_t bytes() const = 0;
   void clear() { n_past_ = 0; }
+  // Forgets positions >= n (they are overwritten by the next forward); keeps a shared prefix.
+  void truncate(int32_t n) { n_past_ = std::min(n_past_, std::max(n, 0)); }
 
  protected:
   friend class DeepSeekModel;
