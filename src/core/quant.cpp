@@ -31,9 +31,15 @@ inline uint32_t load_u32(const uint8_t* p) {
   std::memcpy(&v, p, 4);
   return v;
 }
-inline float load_f16(const uint8_t* p) { return f16_to_f32(load_u16(p)); }
-inline void store_u16(uint8_t* p, uint16_t v) { std::memcpy(p, &v, 2); }
-inline void store_u32(uint8_t* p, uint32_t v) { std::memcpy(p, &v, 4); }
+inline float load_f16(const uint8_t* p) {
+  return f16_to_f32(load_u16(p));
+}
+inline void store_u16(uint8_t* p, uint16_t v) {
+  std::memcpy(p, &v, 2);
+}
+inline void store_u32(uint8_t* p, uint32_t v) {
+  std::memcpy(p, &v, 4);
+}
 // Stores f as f16 and returns the value a decoder will read back.
 inline float store_f16(uint8_t* p, float f) {
   const uint16_t h = f32_to_f16(f);
@@ -42,8 +48,12 @@ inline float store_f16(uint8_t* p, float f) {
 }
 
 // Round to nearest, ties to even (ggml's nearest_int), for |x| well inside int range.
-inline int nearest_int(float x) { return int(std::nearbyint(x)); }
-inline int clampi(int v, int lo, int hi) { return std::min(hi, std::max(lo, v)); }
+inline int nearest_int(float x) {
+  return int(std::nearbyint(x));
+}
+inline int clampi(int v, int lo, int hi) {
+  return std::min(hi, std::max(lo, v));
+}
 
 // The element of largest magnitude, with its sign (the first one on ties, as ggml).
 inline float signed_absmax(const float* x, int n) {
@@ -348,7 +358,7 @@ void q_q8_k(const float* x, uint8_t* b) {
 // against the super-block scale, and the elements are rounded to the nearest level of the
 // *decoded* scales, so every element ends at its nearest representable value.
 
-constexpr int kSearchSteps = 10;       // candidates nmax + k/10 for k in [-10, 10]
+constexpr int kSearchSteps = 10;  // candidates nmax + k/10 for k in [-10, 10]
 constexpr float kSearchDelta = 0.1f;
 
 struct ScaleMin {
@@ -500,7 +510,8 @@ void q_q2_k(const float* x, uint8_t* b) {
   for (int j = 0; j < 16; ++j) b[j] = uint8_t(sc[j] | (mn[j] << 4));
   uint8_t* qs = b + 16;
   std::memset(qs, 0, 64);
-  for (int e = 0; e < kQKK; ++e) qs[32 * (e / 128) + e % 32] |= uint8_t(q[e] << (2 * ((e % 128) / 32)));
+  for (int e = 0; e < kQKK; ++e)
+    qs[32 * (e / 128) + e % 32] |= uint8_t(q[e] << (2 * ((e % 128) / 32)));
 }
 void q_q3_k(const float* x, uint8_t* b) {
   int sc[16], q[kQKK];
@@ -558,40 +569,67 @@ using BlockEncoder = void (*)(const float*, uint8_t*);
 
 BlockDecoder block_decoder(DType t) {
   switch (t) {
-    case DType::Q4_0: return deq_q4_0;
-    case DType::Q4_1: return deq_q4_1;
-    case DType::Q5_0: return deq_q5_0;
-    case DType::Q5_1: return deq_q5_1;
-    case DType::Q8_0: return deq_q8_0;
-    case DType::Q8_1: return deq_q8_1;
-    case DType::Q2_K: return deq_q2_k;
-    case DType::Q3_K: return deq_q3_k;
-    case DType::Q4_K: return deq_q4_k;
-    case DType::Q5_K: return deq_q5_k;
-    case DType::Q6_K: return deq_q6_k;
-    case DType::Q8_K: return deq_q8_k;
-    default: return nullptr;
+    case DType::Q4_0:
+      return deq_q4_0;
+    case DType::Q4_1:
+      return deq_q4_1;
+    case DType::Q5_0:
+      return deq_q5_0;
+    case DType::Q5_1:
+      return deq_q5_1;
+    case DType::Q8_0:
+      return deq_q8_0;
+    case DType::Q8_1:
+      return deq_q8_1;
+    case DType::Q2_K:
+      return deq_q2_k;
+    case DType::Q3_K:
+      return deq_q3_k;
+    case DType::Q4_K:
+      return deq_q4_k;
+    case DType::Q5_K:
+      return deq_q5_k;
+    case DType::Q6_K:
+      return deq_q6_k;
+    case DType::Q8_K:
+      return deq_q8_k;
+    default:
+      return nullptr;
   }
 }
 
 BlockEncoder block_encoder(DType t) {
   switch (t) {
-    case DType::Q4_0: return q_q4_0;
-    case DType::Q4_1: return q_q4_1;
-    case DType::Q5_0: return q_q5_0;
-    case DType::Q5_1: return q_q5_1;
-    case DType::Q8_0: return q_q8_0;
-    case DType::Q2_K: return q_q2_k;
-    case DType::Q3_K: return q_q3_k;
-    case DType::Q4_K: return q_q4_k;
-    case DType::Q5_K: return q_q5_k;
-    case DType::Q6_K: return q_q6_k;
-    case DType::Q8_K: return q_q8_k;
-    default: return nullptr;
+    case DType::Q4_0:
+      return q_q4_0;
+    case DType::Q4_1:
+      return q_q4_1;
+    case DType::Q5_0:
+      return q_q5_0;
+    case DType::Q5_1:
+      return q_q5_1;
+    case DType::Q8_0:
+      return q_q8_0;
+    case DType::Q2_K:
+      return q_q2_k;
+    case DType::Q3_K:
+      return q_q3_k;
+    case DType::Q4_K:
+      return q_q4_k;
+    case DType::Q5_K:
+      return q_q5_k;
+    case DType::Q6_K:
+      return q_q6_k;
+    case DType::Q8_K:
+      return q_q8_k;
+    default:
+      return nullptr;
   }
 }
 
-bool is_plain_float(DType t) { return t == DType::F32 || t == DType::F16 || t == DType::BF16; }
+bool is_plain_float(DType t) {
+  return t == DType::F32 || t == DType::F16 || t == DType::BF16;
+}
 
 void check_row(const char* what, DType t, int64_t n) {
   DSRT_CHECK_MSG(n >= 0 && n % dtype_info(t).block_size == 0,
@@ -601,8 +639,12 @@ void check_row(const char* what, DType t, int64_t n) {
 
 }  // namespace
 
-bool quant_can_dequantize(DType t) { return is_plain_float(t) || block_decoder(t) != nullptr; }
-bool quant_can_quantize(DType t) { return is_plain_float(t) || block_encoder(t) != nullptr; }
+bool quant_can_dequantize(DType t) {
+  return is_plain_float(t) || block_decoder(t) != nullptr;
+}
+bool quant_can_quantize(DType t) {
+  return is_plain_float(t) || block_encoder(t) != nullptr;
+}
 
 void dequantize_row(DType t, const void* src, float* dst, int64_t n) {
   DSRT_CHECK_MSG(quant_can_dequantize(t),

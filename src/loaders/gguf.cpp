@@ -15,9 +15,9 @@ namespace {
 
 static_assert(std::endian::native == std::endian::little, "GGUF is read in place as little-endian");
 
-constexpr uint32_t kMaxDims = 4;         // GGML_MAX_DIMS
-constexpr int kMaxArrayDepth = 4;        // nested arrays deeper than this are refused
-constexpr size_t kMaxTensorName = 63;    // GGML_MAX_NAME - 1, enforced by the writer only
+constexpr uint32_t kMaxDims = 4;       // GGML_MAX_DIMS
+constexpr int kMaxArrayDepth = 4;      // nested arrays deeper than this are refused
+constexpr size_t kMaxTensorName = 63;  // GGML_MAX_NAME - 1, enforced by the writer only
 constexpr uint32_t kDefaultAlignment = 32;
 
 // Every type id ggml defines (ggml.h's ggml_type), with its block geometry, so that sizes of
@@ -30,17 +30,17 @@ struct GgmlTypeInfo {
   uint32_t block_bytes;
 };
 constexpr GgmlTypeInfo kGgmlTypes[] = {
-    {0, "F32", 1, 4},          {1, "F16", 1, 2},         {2, "Q4_0", 32, 18},
-    {3, "Q4_1", 32, 20},       {6, "Q5_0", 32, 22},      {7, "Q5_1", 32, 24},
-    {8, "Q8_0", 32, 34},       {9, "Q8_1", 32, 36},      {10, "Q2_K", 256, 84},
-    {11, "Q3_K", 256, 110},    {12, "Q4_K", 256, 144},   {13, "Q5_K", 256, 176},
-    {14, "Q6_K", 256, 210},    {15, "Q8_K", 256, 292},   {16, "IQ2_XXS", 256, 66},
-    {17, "IQ2_XS", 256, 74},   {18, "IQ3_XXS", 256, 98}, {19, "IQ1_S", 256, 50},
-    {20, "IQ4_NL", 32, 18},    {21, "IQ3_S", 256, 110},  {22, "IQ2_S", 256, 82},
-    {23, "IQ4_XS", 256, 136},  {24, "I8", 1, 1},         {25, "I16", 1, 2},
-    {26, "I32", 1, 4},         {27, "I64", 1, 8},        {28, "F64", 1, 8},
-    {29, "IQ1_M", 256, 56},    {30, "BF16", 1, 2},       {34, "TQ1_0", 256, 54},
-    {35, "TQ2_0", 256, 66},    {39, "MXFP4", 32, 17},
+    {0, "F32", 1, 4},         {1, "F16", 1, 2},         {2, "Q4_0", 32, 18},
+    {3, "Q4_1", 32, 20},      {6, "Q5_0", 32, 22},      {7, "Q5_1", 32, 24},
+    {8, "Q8_0", 32, 34},      {9, "Q8_1", 32, 36},      {10, "Q2_K", 256, 84},
+    {11, "Q3_K", 256, 110},   {12, "Q4_K", 256, 144},   {13, "Q5_K", 256, 176},
+    {14, "Q6_K", 256, 210},   {15, "Q8_K", 256, 292},   {16, "IQ2_XXS", 256, 66},
+    {17, "IQ2_XS", 256, 74},  {18, "IQ3_XXS", 256, 98}, {19, "IQ1_S", 256, 50},
+    {20, "IQ4_NL", 32, 18},   {21, "IQ3_S", 256, 110},  {22, "IQ2_S", 256, 82},
+    {23, "IQ4_XS", 256, 136}, {24, "I8", 1, 1},         {25, "I16", 1, 2},
+    {26, "I32", 1, 4},        {27, "I64", 1, 8},        {28, "F64", 1, 8},
+    {29, "IQ1_M", 256, 56},   {30, "BF16", 1, 2},       {34, "TQ1_0", 256, 54},
+    {35, "TQ2_0", 256, 66},   {39, "MXFP4", 32, 17},
 };
 
 const GgmlTypeInfo* ggml_type_info(uint32_t id) {
@@ -55,8 +55,12 @@ DType dtype_for_ggml(uint32_t id) {
   return DType(int32_t(id));
 }
 
-bool is_pow2(uint64_t v) { return v != 0 && (v & (v - 1)) == 0; }
-uint64_t align_up(uint64_t v, uint64_t a) { return (v + a - 1) / a * a; }
+bool is_pow2(uint64_t v) {
+  return v != 0 && (v & (v - 1)) == 0;
+}
+uint64_t align_up(uint64_t v, uint64_t a) {
+  return (v + a - 1) / a * a;
+}
 
 std::string quote(std::string_view s) {
   // Keys and names come from the file: cap them and hide control bytes in messages.
@@ -75,7 +79,9 @@ std::string quote(std::string_view s) {
   return out + "'";
 }
 
-bool valid_value_type(uint32_t t) { return t <= uint32_t(GgufType::F64); }
+bool valid_value_type(uint32_t t) {
+  return t <= uint32_t(GgufType::F64);
+}
 
 std::string shape_string(const std::vector<int64_t>& shape) {
   std::string s = "[";
@@ -87,19 +93,32 @@ std::string shape_string(const std::vector<int64_t>& shape) {
 
 std::string_view gguf_type_name(GgufType t) {
   switch (t) {
-    case GgufType::U8: return "U8";
-    case GgufType::I8: return "I8";
-    case GgufType::U16: return "U16";
-    case GgufType::I16: return "I16";
-    case GgufType::U32: return "U32";
-    case GgufType::I32: return "I32";
-    case GgufType::F32: return "F32";
-    case GgufType::BOOL: return "BOOL";
-    case GgufType::STRING: return "STRING";
-    case GgufType::ARRAY: return "ARRAY";
-    case GgufType::U64: return "U64";
-    case GgufType::I64: return "I64";
-    case GgufType::F64: return "F64";
+    case GgufType::U8:
+      return "U8";
+    case GgufType::I8:
+      return "I8";
+    case GgufType::U16:
+      return "U16";
+    case GgufType::I16:
+      return "I16";
+    case GgufType::U32:
+      return "U32";
+    case GgufType::I32:
+      return "I32";
+    case GgufType::F32:
+      return "F32";
+    case GgufType::BOOL:
+      return "BOOL";
+    case GgufType::STRING:
+      return "STRING";
+    case GgufType::ARRAY:
+      return "ARRAY";
+    case GgufType::U64:
+      return "U64";
+    case GgufType::I64:
+      return "I64";
+    case GgufType::F64:
+      return "F64";
   }
   return "unknown";
 }
@@ -108,16 +127,21 @@ size_t gguf_scalar_size(GgufType t) {
   switch (t) {
     case GgufType::U8:
     case GgufType::I8:
-    case GgufType::BOOL: return 1;
+    case GgufType::BOOL:
+      return 1;
     case GgufType::U16:
-    case GgufType::I16: return 2;
+    case GgufType::I16:
+      return 2;
     case GgufType::U32:
     case GgufType::I32:
-    case GgufType::F32: return 4;
+    case GgufType::F32:
+      return 4;
     case GgufType::U64:
     case GgufType::I64:
-    case GgufType::F64: return 8;
-    default: return 0;
+    case GgufType::F64:
+      return 8;
+    default:
+      return 0;
   }
 }
 
@@ -135,18 +159,65 @@ namespace {
 void decode_scalar(GgufType t, const uint8_t* p, GgufValue* v) {
   v->type = t;
   switch (t) {
-    case GgufType::U8: v->u = p[0]; break;
-    case GgufType::BOOL: v->u = p[0]; break;
-    case GgufType::I8: v->i = int8_t(p[0]); break;
-    case GgufType::U16: { uint16_t x; std::memcpy(&x, p, 2); v->u = x; break; }
-    case GgufType::I16: { int16_t x; std::memcpy(&x, p, 2); v->i = x; break; }
-    case GgufType::U32: { uint32_t x; std::memcpy(&x, p, 4); v->u = x; break; }
-    case GgufType::I32: { int32_t x; std::memcpy(&x, p, 4); v->i = x; break; }
-    case GgufType::U64: { uint64_t x; std::memcpy(&x, p, 8); v->u = x; break; }
-    case GgufType::I64: { int64_t x; std::memcpy(&x, p, 8); v->i = x; break; }
-    case GgufType::F32: { float x; std::memcpy(&x, p, 4); v->f = x; break; }
-    case GgufType::F64: { double x; std::memcpy(&x, p, 8); v->f = x; break; }
-    default: DSRT_CHECK_MSG(false, "decode_scalar: not a scalar type");
+    case GgufType::U8:
+      v->u = p[0];
+      break;
+    case GgufType::BOOL:
+      v->u = p[0];
+      break;
+    case GgufType::I8:
+      v->i = int8_t(p[0]);
+      break;
+    case GgufType::U16: {
+      uint16_t x;
+      std::memcpy(&x, p, 2);
+      v->u = x;
+      break;
+    }
+    case GgufType::I16: {
+      int16_t x;
+      std::memcpy(&x, p, 2);
+      v->i = x;
+      break;
+    }
+    case GgufType::U32: {
+      uint32_t x;
+      std::memcpy(&x, p, 4);
+      v->u = x;
+      break;
+    }
+    case GgufType::I32: {
+      int32_t x;
+      std::memcpy(&x, p, 4);
+      v->i = x;
+      break;
+    }
+    case GgufType::U64: {
+      uint64_t x;
+      std::memcpy(&x, p, 8);
+      v->u = x;
+      break;
+    }
+    case GgufType::I64: {
+      int64_t x;
+      std::memcpy(&x, p, 8);
+      v->i = x;
+      break;
+    }
+    case GgufType::F32: {
+      float x;
+      std::memcpy(&x, p, 4);
+      v->f = x;
+      break;
+    }
+    case GgufType::F64: {
+      double x;
+      std::memcpy(&x, p, 8);
+      v->f = x;
+      break;
+    }
+    default:
+      DSRT_CHECK_MSG(false, "decode_scalar: not a scalar type");
   }
 }
 
@@ -156,17 +227,48 @@ void encode_scalar(const GgufValue& v, std::vector<uint8_t>* out) {
   size_t n = gguf_scalar_size(v.type);
   switch (v.type) {
     case GgufType::U8:
-    case GgufType::BOOL: b[0] = uint8_t(v.u); break;
-    case GgufType::I8: b[0] = uint8_t(int8_t(v.i)); break;
-    case GgufType::U16: { uint16_t x = uint16_t(v.u); std::memcpy(b, &x, 2); break; }
-    case GgufType::I16: { int16_t x = int16_t(v.i); std::memcpy(b, &x, 2); break; }
-    case GgufType::U32: { uint32_t x = uint32_t(v.u); std::memcpy(b, &x, 4); break; }
-    case GgufType::I32: { int32_t x = int32_t(v.i); std::memcpy(b, &x, 4); break; }
-    case GgufType::U64: std::memcpy(b, &v.u, 8); break;
-    case GgufType::I64: std::memcpy(b, &v.i, 8); break;
-    case GgufType::F32: { float x = float(v.f); std::memcpy(b, &x, 4); break; }
-    case GgufType::F64: std::memcpy(b, &v.f, 8); break;
-    default: DSRT_CHECK_MSG(false, "encode_scalar: not a scalar type");
+    case GgufType::BOOL:
+      b[0] = uint8_t(v.u);
+      break;
+    case GgufType::I8:
+      b[0] = uint8_t(int8_t(v.i));
+      break;
+    case GgufType::U16: {
+      uint16_t x = uint16_t(v.u);
+      std::memcpy(b, &x, 2);
+      break;
+    }
+    case GgufType::I16: {
+      int16_t x = int16_t(v.i);
+      std::memcpy(b, &x, 2);
+      break;
+    }
+    case GgufType::U32: {
+      uint32_t x = uint32_t(v.u);
+      std::memcpy(b, &x, 4);
+      break;
+    }
+    case GgufType::I32: {
+      int32_t x = int32_t(v.i);
+      std::memcpy(b, &x, 4);
+      break;
+    }
+    case GgufType::U64:
+      std::memcpy(b, &v.u, 8);
+      break;
+    case GgufType::I64:
+      std::memcpy(b, &v.i, 8);
+      break;
+    case GgufType::F32: {
+      float x = float(v.f);
+      std::memcpy(b, &x, 4);
+      break;
+    }
+    case GgufType::F64:
+      std::memcpy(b, &v.f, 8);
+      break;
+    default:
+      DSRT_CHECK_MSG(false, "encode_scalar: not a scalar type");
   }
   out->insert(out->end(), b, b + n);
 }
@@ -180,8 +282,10 @@ bool is_int_type(GgufType t) {
     case GgufType::U32:
     case GgufType::I32:
     case GgufType::U64:
-    case GgufType::I64: return true;
-    default: return false;
+    case GgufType::I64:
+      return true;
+    default:
+      return false;
   }
 }
 bool is_unsigned_type(GgufType t) {
@@ -208,10 +312,18 @@ Result<double> scalar_as_f64(const GgufValue& v) {
 
 }  // namespace
 
-bool GgufValue::is_int() const { return is_int_type(type); }
-bool GgufValue::is_float() const { return type == GgufType::F32 || type == GgufType::F64; }
-Result<int64_t> GgufValue::as_int() const { return scalar_as_int(*this); }
-Result<double> GgufValue::as_f64() const { return scalar_as_f64(*this); }
+bool GgufValue::is_int() const {
+  return is_int_type(type);
+}
+bool GgufValue::is_float() const {
+  return type == GgufType::F32 || type == GgufType::F64;
+}
+Result<int64_t> GgufValue::as_int() const {
+  return scalar_as_int(*this);
+}
+Result<double> GgufValue::as_f64() const {
+  return scalar_as_f64(*this);
+}
 
 Result<int64_t> GgufValue::int_at(uint64_t idx) const {
   if (type != GgufType::ARRAY || gguf_scalar_size(elem_type) == 0 || elem_type == GgufType::BOOL)
@@ -233,8 +345,10 @@ Result<double> GgufValue::f64_at(uint64_t idx) const {
 
 std::string GgufValue::to_string(size_t max_elems) const {
   switch (type) {
-    case GgufType::BOOL: return u ? "true" : "false";
-    case GgufType::STRING: return quote(str);
+    case GgufType::BOOL:
+      return u ? "true" : "false";
+    case GgufType::STRING:
+      return quote(str);
     case GgufType::F32:
     case GgufType::F64: {
       char buf[32];
@@ -263,17 +377,72 @@ std::string GgufValue::to_string(size_t max_elems) const {
   }
 }
 
-GgufValue GgufValue::make_u8(uint8_t v) { GgufValue x; x.type = GgufType::U8; x.u = v; return x; }
-GgufValue GgufValue::make_i8(int8_t v) { GgufValue x; x.type = GgufType::I8; x.i = v; return x; }
-GgufValue GgufValue::make_u16(uint16_t v) { GgufValue x; x.type = GgufType::U16; x.u = v; return x; }
-GgufValue GgufValue::make_i16(int16_t v) { GgufValue x; x.type = GgufType::I16; x.i = v; return x; }
-GgufValue GgufValue::make_u32(uint32_t v) { GgufValue x; x.type = GgufType::U32; x.u = v; return x; }
-GgufValue GgufValue::make_i32(int32_t v) { GgufValue x; x.type = GgufType::I32; x.i = v; return x; }
-GgufValue GgufValue::make_u64(uint64_t v) { GgufValue x; x.type = GgufType::U64; x.u = v; return x; }
-GgufValue GgufValue::make_i64(int64_t v) { GgufValue x; x.type = GgufType::I64; x.i = v; return x; }
-GgufValue GgufValue::make_f32(float v) { GgufValue x; x.type = GgufType::F32; x.f = v; return x; }
-GgufValue GgufValue::make_f64(double v) { GgufValue x; x.type = GgufType::F64; x.f = v; return x; }
-GgufValue GgufValue::make_bool(bool v) { GgufValue x; x.type = GgufType::BOOL; x.u = v; return x; }
+GgufValue GgufValue::make_u8(uint8_t v) {
+  GgufValue x;
+  x.type = GgufType::U8;
+  x.u = v;
+  return x;
+}
+GgufValue GgufValue::make_i8(int8_t v) {
+  GgufValue x;
+  x.type = GgufType::I8;
+  x.i = v;
+  return x;
+}
+GgufValue GgufValue::make_u16(uint16_t v) {
+  GgufValue x;
+  x.type = GgufType::U16;
+  x.u = v;
+  return x;
+}
+GgufValue GgufValue::make_i16(int16_t v) {
+  GgufValue x;
+  x.type = GgufType::I16;
+  x.i = v;
+  return x;
+}
+GgufValue GgufValue::make_u32(uint32_t v) {
+  GgufValue x;
+  x.type = GgufType::U32;
+  x.u = v;
+  return x;
+}
+GgufValue GgufValue::make_i32(int32_t v) {
+  GgufValue x;
+  x.type = GgufType::I32;
+  x.i = v;
+  return x;
+}
+GgufValue GgufValue::make_u64(uint64_t v) {
+  GgufValue x;
+  x.type = GgufType::U64;
+  x.u = v;
+  return x;
+}
+GgufValue GgufValue::make_i64(int64_t v) {
+  GgufValue x;
+  x.type = GgufType::I64;
+  x.i = v;
+  return x;
+}
+GgufValue GgufValue::make_f32(float v) {
+  GgufValue x;
+  x.type = GgufType::F32;
+  x.f = v;
+  return x;
+}
+GgufValue GgufValue::make_f64(double v) {
+  GgufValue x;
+  x.type = GgufType::F64;
+  x.f = v;
+  return x;
+}
+GgufValue GgufValue::make_bool(bool v) {
+  GgufValue x;
+  x.type = GgufType::BOOL;
+  x.u = v;
+  return x;
+}
 GgufValue GgufValue::make_string(std::string v) {
   GgufValue x;
   x.type = GgufType::STRING;
@@ -485,8 +654,7 @@ Status GgufParser::parse() {
       return error("key 'general.alignment' has type " + std::string(gguf_type_name(a->type)) +
                    ", expected U32");
     if (!is_pow2(a->u))
-      return error("key 'general.alignment' is " + std::to_string(a->u) +
-                   ", not a power of two");
+      return error("key 'general.alignment' is " + std::to_string(a->u) + ", not a power of two");
     f_->alignment_ = uint32_t(a->u);
   }
 
@@ -539,14 +707,15 @@ Status GgufParser::parse() {
   const uint64_t data_size = f_->data_offset_ <= size_ ? size_ - f_->data_offset_ : 0;
   for (GgufTensorInfo& ti : f_->tensors_) {
     if (ti.nbytes == 0) {
-      ti.file_offset = f_->data_offset_;
+      // An empty tensor still gets an address inside the mapping.
+      ti.file_offset = std::min<uint64_t>(f_->data_offset_ + ti.offset, size_);
       continue;
     }
     if (ti.offset > data_size || ti.nbytes > data_size - ti.offset)
       return error("tensor " + quote(ti.name) + ": data [" + std::to_string(ti.offset) + ", +" +
-                   std::to_string(ti.nbytes) + ") " + ti.type_name + " " +
-                   shape_string(ti.shape) + " lies beyond the " +
-                   std::to_string(data_size) + "-byte data section (truncated file?)");
+                   std::to_string(ti.nbytes) + ") " + ti.type_name + " " + shape_string(ti.shape) +
+                   " lies beyond the " + std::to_string(data_size) +
+                   "-byte data section (truncated file?)");
     ti.file_offset = f_->data_offset_ + ti.offset;
   }
   // Overlap: sort by offset and compare neighbours.
@@ -704,8 +873,7 @@ Result<Tensor> GgufFile::tensor(std::string_view name) const {
   if (!ti) return Status::Error(path_ + ": no tensor " + quote(name));
   if (ti->dtype == DType::Invalid)
     return Status::Error(path_ + ": tensor " + quote(name) + " has ggml type " + ti->type_name +
-                         " (id " + std::to_string(ti->ggml_type) +
-                         "), which dsrt cannot decode");
+                         " (id " + std::to_string(ti->ggml_type) + "), which dsrt cannot decode");
   Tensor t;
   t.dtype = ti->dtype;
   t.shape = ti->shape;
@@ -791,8 +959,7 @@ Status GgufWriter::add_tensor(std::string name, DType type, std::vector<int64_t>
                               const void* data, size_t nbytes) {
   const std::string what = "GgufWriter: tensor " + quote(name);
   if (name.empty() || name.size() > kMaxTensorName)
-    return Status::Error(what + ": name must be 1 to " + std::to_string(kMaxTensorName) +
-                         " bytes");
+    return Status::Error(what + ": name must be 1 to " + std::to_string(kMaxTensorName) + " bytes");
   for (const auto& t : tensors_)
     if (t.name == name) return Status::Error("GgufWriter: duplicate tensor " + quote(name));
   if (int32_t(type) < 0 || int32_t(type) >= 1000 || !dtype_valid(int32_t(type)))
@@ -821,7 +988,9 @@ Status GgufWriter::add_tensor(std::string name, const Tensor& t) {
   return Status::Ok();
 }
 
-Status GgufWriter::add_tensor(const Tensor& t) { return add_tensor(t.name, t); }
+Status GgufWriter::add_tensor(const Tensor& t) {
+  return add_tensor(t.name, t);
+}
 
 Status GgufWriter::write(const std::string& path) const {
   std::vector<uint8_t> head;

@@ -48,10 +48,10 @@ std::string_view gguf_type_name(GgufType t);
 // strings as strings and nested arrays as values.
 struct GgufValue {
   GgufType type = GgufType::U32;
-  uint64_t u = 0;     // U8, U16, U32, U64, BOOL (0 or 1)
-  int64_t i = 0;      // I8, I16, I32, I64
-  double f = 0;       // F32 (exactly representable), F64
-  std::string str;    // STRING
+  uint64_t u = 0;   // U8, U16, U32, U64, BOOL (0 or 1)
+  int64_t i = 0;    // I8, I16, I32, I64
+  double f = 0;     // F32 (exactly representable), F64
+  std::string str;  // STRING
   // ARRAY:
   GgufType elem_type = GgufType::U8;
   uint64_t count = 0;
@@ -101,12 +101,12 @@ size_t gguf_scalar_size(GgufType t);
 
 struct GgufTensorInfo {
   std::string name;
-  std::vector<int64_t> shape;  // outermost first (GGUF's ne reversed)
-  uint32_t ggml_type = 0;      // the raw type id from the file
+  std::vector<int64_t> shape;    // outermost first (GGUF's ne reversed)
+  uint32_t ggml_type = 0;        // the raw type id from the file
   DType dtype = DType::Invalid;  // Invalid for ggml types dsrt does not decode (IQ*, TQ*, ...)
-  std::string type_name;       // ggml's name, e.g. "Q4_K", "IQ2_XXS"
-  uint64_t offset = 0;         // relative to the data section, as stored
-  uint64_t file_offset = 0;    // absolute
+  std::string type_name;         // ggml's name, e.g. "Q4_K", "IQ2_XXS"
+  uint64_t offset = 0;           // relative to the data section, as stored
+  uint64_t file_offset = 0;      // absolute
   uint64_t nbytes = 0;
   std::vector<int64_t> ne() const { return {shape.rbegin(), shape.rend()}; }
 };
@@ -127,9 +127,9 @@ class GgufFile {
 
   // Typed getters: an error names the file and the key (missing, or of the wrong type).
   Result<std::string> get_string(std::string_view key) const;
-  Result<int64_t> get_int(std::string_view key) const;  // any integer type
-  Result<uint32_t> get_u32(std::string_view key) const; // any integer type within u32 range
-  Result<float> get_f32(std::string_view key) const;    // F32 or F64
+  Result<int64_t> get_int(std::string_view key) const;   // any integer type
+  Result<uint32_t> get_u32(std::string_view key) const;  // any integer type within u32 range
+  Result<float> get_f32(std::string_view key) const;     // F32 or F64
   Result<bool> get_bool(std::string_view key) const;
   // The same for optional keys: def when absent, an error only for a wrong type.
   Result<std::string> get_string_or(std::string_view key, std::string def) const;

@@ -1,7 +1,6 @@
 // GGUF reader and writer: metadata of llama.cpp-written files, every malformed-input case
 // (each must come back as a Status naming the file, never a crash), and read(write(x)) == x.
 #include <gtest/gtest.h>
-
 #include <unistd.h>
 
 #include <cstring>
@@ -18,7 +17,9 @@ namespace {
 
 namespace fs = std::filesystem;
 
-std::string vendored() { return test::vendored_dir() + "/gguf"; }
+std::string vendored() {
+  return test::vendored_dir() + "/gguf";
+}
 std::string shared_gguf() {
   const std::string s = test::shared_dir();
   return s.empty() ? s : s + "/data/gguf";
@@ -515,6 +516,29 @@ TEST(GgufBadInput, RandomByteFlipsNeverCrash) {
   EXPECT_GT(opened, 0);
 }
 
+// The same on real metadata (v2lite-tiny's 40 KVs with its 1024-token vocabulary and merges,
+// plus one small tensor): flips land in string lengths, array counts and types.
+TEST(GgufBadInput, RandomByteFlipsInRealMetadata) {
+  auto g = must_open(vendored() + "/v2lite-tiny-q4_0.gguf");
+  ASSERT_TRUE(g);
+  GgufWriter w;
+  for (const auto& [k, v] : g->kvs()) ASSERT_TRUE(w.add_kv(k, v).ok());
+  ASSERT_TRUE(w.add_tensor(g->tensor("output_norm.weight").value()).ok());
+  const std::string p = tmp().file("real_meta.gguf");
+  ASSERT_TRUE(w.write(p).ok());
+  const std::vector<uint8_t> base = read_bytes(p);
+  ASSERT_TRUE(GgufFile::open(p).ok());
+  std::mt19937 rng(77);
+  for (int it = 0; it < 300; ++it) {
+    std::vector<uint8_t> b = base;
+    for (int k = 0; k < 3; ++k) b[rng() % b.size()] ^= uint8_t(1u << (rng() % 8));
+    auto r = GgufFile::open(write_case("fuzz_real", b));
+    if (!r.ok()) continue;
+    for (const GgufTensorInfo& ti : r.value()->tensors())
+      EXPECT_LE(ti.file_offset + ti.nbytes, b.size());
+  }
+}
+
 TEST(GgufBadInput, NotAFile) {
   auto g = GgufFile::open(tmp().file("does_not_exist.gguf"));
   ASSERT_FALSE(g.ok());
@@ -617,7 +641,8 @@ TEST(GgufWriter, RewritesLlamaCppFileByteForByte) {
     ASSERT_TRUE(g);
     GgufWriter w;
     for (const auto& [k, v] : g->kvs()) ASSERT_TRUE(w.add_kv(k, v).ok()) << k;
-    for (const GgufTensorInfo& ti : g->tensors()) ASSERT_TRUE(w.add_tensor(g->tensor(ti.name).value()).ok());
+    for (const GgufTensorInfo& ti : g->tensors())
+      ASSERT_TRUE(w.add_tensor(g->tensor(ti.name).value()).ok());
     const std::string out = tmp().file(std::string("rewrite_") + name);
     ASSERT_TRUE(w.write(out).ok());
     EXPECT_TRUE(read_bytes(out) == read_bytes(src));
@@ -634,7 +659,8 @@ TEST(GgufWriter, RejectsBadInput) {
   bad.count = 3;
   EXPECT_FALSE(w.add_kv("bad", bad).ok());
   std::vector<uint8_t> buf(1024);
-  EXPECT_FALSE(w.add_tensor("x", DType::Q8_0, {2, 33}, buf.data(), 68).ok());  // not a block multiple
+  EXPECT_FALSE(
+      w.add_tensor("x", DType::Q8_0, {2, 33}, buf.data(), 68).ok());  // not a block multiple
   EXPECT_FALSE(w.add_tensor("x", DType::Q8_0, {2, 32}, buf.data(), 67).ok());  // wrong size
   EXPECT_FALSE(w.add_tensor(std::string(64, 'n'), DType::F32, {1}, buf.data(), 4).ok());
   EXPECT_FALSE(w.add_tensor("x", DType::F8_E4M3, {4}, buf.data(), 4).ok());  // not a ggml type

@@ -21,7 +21,9 @@ namespace {
 
 namespace fs = std::filesystem;
 
-std::string vendored() { return test::vendored_dir() + "/gguf"; }
+std::string vendored() {
+  return test::vendored_dir() + "/gguf";
+}
 std::string shared_gguf() {
   const std::string s = test::shared_dir();
   return s.empty() ? s : s + "/data/gguf";
@@ -136,7 +138,8 @@ struct Parity {
 
 // Quantizes the F32 source rows of `name` to the type llama-quantize gave it and compares
 // with its output: ref_rows rows of q (a prefix when the excerpt keeps the first rows).
-Parity compare_with_llama_quantize(const GgufFile& f32, const GgufFile& q, const std::string& name) {
+Parity compare_with_llama_quantize(const GgufFile& f32, const GgufFile& q,
+                                   const std::string& name) {
   Parity p;
   auto src = f32.tensor(name);
   auto ref = q.tensor(name);
@@ -172,6 +175,8 @@ void check_parity(const GgufFile& f32, const GgufFile& q, const std::string& nam
   const bool legacy = ti->dtype == DType::Q4_0 || ti->dtype == DType::Q4_1 ||
                       ti->dtype == DType::Q5_0 || ti->dtype == DType::Q5_1 ||
                       ti->dtype == DType::Q8_0;
+  std::printf("%-28s %-5s rows %5d  bit-exact %5d  squared error ours %.6g llama.cpp %.6g\n",
+              name.c_str(), ti->type_name.c_str(), p.rows, p.exact_rows, p.our_err, p.ref_err);
   if (legacy) {
     EXPECT_EQ(p.exact_rows, p.rows) << ti->type_name << " bytes differ from llama-quantize's";
   } else {
@@ -235,14 +240,25 @@ void k4_scale_min(const uint8_t* s, int j, int* sc, int* m) {
 // decoded level may move by |q| * |d - f16(d)| + |m - f16(m)| <= (|q| |d| + |m|) 2^-11.
 // Below 2^-14 f16 is subnormal and its rounding error is absolute, 2^-25.
 constexpr float kF16Rel = 1.0f / 1024;  // 2^-10: twice f16's relative rounding error
-float f16_err(float v) { return std::max(std::fabs(v) * kF16Rel, std::ldexp(1.0f, -24)); }
+float f16_err(float v) {
+  return std::max(std::fabs(v) * kF16Rel, std::ldexp(1.0f, -24));
+}
 
 Levels levels_of(DType t, const uint8_t* blk, int e) {
   Levels L;
   switch (t) {
-    case DType::Q4_0: L = {f16_at(blk), 0, -8, 7}; L.slack = 8 * f16_err(L.s); break;
-    case DType::Q5_0: L = {f16_at(blk), 0, -16, 15}; L.slack = 16 * f16_err(L.s); break;
-    case DType::Q8_0: L = {f16_at(blk), 0, -127, 127}; L.slack = 127 * f16_err(L.s); break;
+    case DType::Q4_0:
+      L = {f16_at(blk), 0, -8, 7};
+      L.slack = 8 * f16_err(L.s);
+      break;
+    case DType::Q5_0:
+      L = {f16_at(blk), 0, -16, 15};
+      L.slack = 16 * f16_err(L.s);
+      break;
+    case DType::Q8_0:
+      L = {f16_at(blk), 0, -127, 127};
+      L.slack = 127 * f16_err(L.s);
+      break;
     case DType::Q4_1:
     case DType::Q5_1: {
       const int qmax = t == DType::Q4_1 ? 15 : 31;
@@ -273,8 +289,7 @@ Levels levels_of(DType t, const uint8_t* blk, int e) {
     case DType::Q5_K: {
       int sc, m;
       k4_scale_min(blk + 4, e / 32, &sc, &m);
-      L = {f16_at(blk) * float(sc), -(f16_at(blk + 2) * float(m)), 0,
-           t == DType::Q4_K ? 15 : 31};
+      L = {f16_at(blk) * float(sc), -(f16_at(blk + 2) * float(m)), 0, t == DType::Q4_K ? 15 : 31};
       break;
     }
     case DType::Q6_K:
@@ -309,9 +324,9 @@ std::vector<float> test_signal(int64_t n, uint32_t seed) {
   return x;
 }
 
-const DType kQuantTypes[] = {DType::Q4_0, DType::Q4_1, DType::Q5_0, DType::Q5_1, DType::Q8_0,
-                             DType::Q2_K, DType::Q3_K, DType::Q4_K, DType::Q5_K, DType::Q6_K,
-                             DType::Q8_K};
+const DType kQuantTypes[] = {DType::Q4_0, DType::Q4_1, DType::Q5_0, DType::Q5_1,
+                             DType::Q8_0, DType::Q2_K, DType::Q3_K, DType::Q4_K,
+                             DType::Q5_K, DType::Q6_K, DType::Q8_K};
 
 // Every element decodes to its nearest level: |x - y| <= half a step of its block's decoded
 // scale, plus the distance to the representable range when x lies outside it, plus the
@@ -361,11 +376,11 @@ TEST(QuantRoundTrip, ErrorWithinMinMaxGridBudget) {
   for (auto& v : x) v = g(rng);
   struct Case {
     DType t;
-    int sub;        // elements per scale
-    int levels;     // quant levels per scale
-    bool with_zero; // asymmetric K types keep 0 inside the range (the min is unsigned)
-    bool sym;       // symmetric: range is 2 * absmax
-    double factor;  // allowance for scale storage (see above)
+    int sub;         // elements per scale
+    int levels;      // quant levels per scale
+    bool with_zero;  // asymmetric K types keep 0 inside the range (the min is unsigned)
+    bool sym;        // symmetric: range is 2 * absmax
+    double factor;   // allowance for scale storage (see above)
   };
   const Case cases[] = {
       {DType::Q4_0, 32, 16, false, true, 1.0},  {DType::Q5_0, 32, 32, false, true, 1.0},
@@ -394,8 +409,8 @@ TEST(QuantRoundTrip, ErrorWithinMinMaxGridBudget) {
       budget += c.sub * step * step / 12;
     }
     const double err = sq_err(x, y);
-    EXPECT_LE(err, c.factor * budget) << "rms " << std::sqrt(err / n) << " budget rms "
-                                      << std::sqrt(budget / n);
+    EXPECT_LE(err, c.factor * budget)
+        << "rms " << std::sqrt(err / n) << " budget rms " << std::sqrt(budget / n);
     std::printf("%-5s rms error %.5f  (min/max grid %.5f)\n", std::string(dtype_name(c.t)).c_str(),
                 std::sqrt(err / n), std::sqrt(budget / n));
   }
@@ -430,7 +445,8 @@ TEST(QuantRoundTrip, HandComputedLegacyBlocks) {
   for (int i = 0; i < 32; ++i) x[i] = float(i - 16) / 2;  // -8 .. 7.5, max magnitude -8
   uint8_t b[34];
   quantize_row(DType::Q4_0, x, b, 32);
-  // d = -8 / -8 = 1; q = x + 8.5 truncated: -8 -> 0, -7.5 -> 1 (1.0 -> trunc), 7.5 -> 15 (16 clamps)
+  // d = -8 / -8 = 1; q = x + 8.5 truncated: -8 -> 0, -7.5 -> 1 (1.0 -> trunc), 7.5 -> 15 (16
+  // clamps)
   EXPECT_EQ(f16_at(b), 1.0f);
   EXPECT_EQ(b[2] & 15, 0);
   EXPECT_EQ(b[2] >> 4, 8);  // x[16] = 0 -> 8
