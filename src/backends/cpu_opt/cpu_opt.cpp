@@ -41,6 +41,31 @@ inline float dot_f32(const float* a, const float* b, int64_t n) {
   return tail;
 }
 
+// Row decode for the 16-bit weight types with SIMD conversion (F16C / a bf16 shift); other
+// types go through the shared scalar decoder.
+inline void decode_row(const Tensor& w, int64_t r, float* out) {
+  const int64_t n = w.cols();
+#ifdef DSRT_HAVE_AVX2
+  if (w.dtype == DType::BF16 || w.dtype == DType::F16) {
+    const uint16_t* src = reinterpret_cast<const uint16_t*>(w.row_ptr(r));
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+      const __m128i h = _mm_loadu_si128(reinterpret_cast<const __m128i*>(src + i));
+      __m256 f;
+      if (w.dtype == DType::F16) {
+        f = _mm256_cvtph_ps(h);
+      } else {
+        f = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16));
+      }
+      _mm256_storeu_ps(out + i, f);
+    }
+    for (; i < n; ++i) out[i] = w.dtype == DType::F16 ? f16_to_f32(src[i]) : bf16_to_f32(src[i]);
+    return;
+  }
+#endif
+  weight_row_to_f32(w, r, out);
+}
+
 inline void axpy_f32(float a, const float* x, float* y, int64_t n) {
   for (int64_t i = 0; i < n; ++i) y[i] += a * x[i];
 }
@@ -80,7 +105,7 @@ class CpuOptBackend final : public Backend {
         if (direct) {
           row = reinterpret_cast<const float*>(w.row_ptr(j));
         } else {
-          weight_row_to_f32(w, j, buf.data());
+          decode_row(w, j, buf.data());
           row = buf.data();
         }
         for (int64_t i = 0; i < n; ++i) yp[i * m + j] = dot_f32(xp + i * k, row, k);
@@ -98,7 +123,7 @@ class CpuOptBackend final : public Backend {
       std::vector<float> buf(m);
       for (int64_t i = 0; i < n; ++i) std::fill(yp + i * m + j0, yp + i * m + j1, 0.0f);
       for (int64_t c = 0; c < k; ++c) {
-        weight_row_to_f32(w, c, buf.data());
+        decode_row(w, c, buf.data());
         for (int64_t i = 0; i < n; ++i) axpy_f32(xp[i * k + c], buf.data() + j0, yp + i * m + j0, j1 - j0);
       }
     });
