@@ -67,7 +67,8 @@ Result<std::vector<ChatMessage>> parse_messages(const std::string& path) {
       return Status::Error(where + ": needs a string \"role\"");
     ChatMessage cm;
     cm.role = m["role"];
-    if (m.contains("content") && m["content"].is_string()) cm.content = m["content"].get<std::string>();
+    if (m.contains("content") && m["content"].is_string())
+      cm.content = m["content"].get<std::string>();
     else if (m.contains("content") && !m["content"].is_null())
       return Status::Error(where + ": \"content\" must be a string or null");
     if (m.contains("tool_calls") && m["tool_calls"].is_array()) {

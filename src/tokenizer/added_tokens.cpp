@@ -35,8 +35,7 @@ AddedTokenMatcher::AddedTokenMatcher(const std::vector<const AddedToken*>& token
         k = static_cast<int32_t>(nodes_.size());
         nodes_.emplace_back();
         auto& nx = nodes_[n].next;
-        nx.insert(std::lower_bound(nx.begin(), nx.end(), std::make_pair(b, int32_t{-1})),
-                  {b, k});
+        nx.insert(std::lower_bound(nx.begin(), nx.end(), std::make_pair(b, int32_t{-1})), {b, k});
       }
       n = k;
     }
@@ -103,7 +102,8 @@ void AddedTokenMatcher::split_one(const Piece& p, bool skip_special,
         stop = q;
       }
     }
-    if (start > emitted) out.push_back({s.substr(emitted, start - emitted), -1, p.first && emitted == 0});
+    if (start > emitted)
+      out.push_back({s.substr(emitted, start - emitted), -1, p.first && emitted == 0});
     out.push_back({s.substr(start, stop - start), tok.id, false});
     emitted = stop;
     i = stop;

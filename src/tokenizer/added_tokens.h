@@ -35,7 +35,7 @@ class AddedTokenMatcher {
  private:
   struct Node {
     std::vector<std::pair<uint8_t, int32_t>> next;  // sorted by byte
-    int32_t token = -1;                              // index into tokens_
+    int32_t token = -1;                             // index into tokens_
   };
   int32_t child(int32_t node, uint8_t b) const;
   void split_one(const Piece& p, bool skip_special, std::vector<Piece>& out) const;

@@ -9,7 +9,9 @@
 
 namespace dsrt {
 
-BpeModel::BpeModel(BpeModel&& o) noexcept { *this = std::move(o); }
+BpeModel::BpeModel(BpeModel&& o) noexcept {
+  *this = std::move(o);
+}
 
 BpeModel& BpeModel::operator=(BpeModel&& o) noexcept {
   id_to_token_ = std::move(o.id_to_token_);
@@ -79,7 +81,8 @@ Result<BpeModel> BpeModel::build(std::vector<std::string> vocab,
     m.insert_merge(ia, ib, static_cast<int32_t>(r), im);
   }
   for (int b = 0; b < 256; ++b) {
-    m.byte_ids_[b] = opts.byte_level ? m.find(byte_level::byte_to_text(static_cast<uint8_t>(b))) : -1;
+    m.byte_ids_[b] =
+        opts.byte_level ? m.find(byte_level::byte_to_text(static_cast<uint8_t>(b))) : -1;
     char hex[8];
     std::snprintf(hex, sizeof(hex), "<0x%02X>", b);
     m.byte_fallback_ids_[b] = m.find(hex);
@@ -145,11 +148,12 @@ void BpeModel::merge(std::vector<int32_t>& syms) const {
   std::vector<Cand> heap_storage;
   heap_storage.reserve(n);
   std::priority_queue<Cand, std::vector<Cand>, std::greater<>> heap(std::greater<>{},
-                                                                   std::move(heap_storage));
+                                                                    std::move(heap_storage));
   auto push = [&](int i) {
     const int j = next[i];
     if (i < 0 || j < 0) return;
-    if (const MergeSlot* s = find_merge(syms[i], syms[j])) heap.push({s->rank, i, syms[i], syms[j]});
+    if (const MergeSlot* s = find_merge(syms[i], syms[j]))
+      heap.push({s->rank, i, syms[i], syms[j]});
   };
   for (int i = 0; i + 1 < n; ++i) push(i);
   std::vector<bool> dead(n, false);

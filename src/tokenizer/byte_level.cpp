@@ -28,7 +28,9 @@ const Tables& tables() {
 
 }  // namespace
 
-const std::string& byte_to_text(uint8_t b) { return tables().byte_to_str[b]; }
+const std::string& byte_to_text(uint8_t b) {
+  return tables().byte_to_str[b];
+}
 
 std::optional<uint8_t> char_to_byte(uint32_t cp) {
   if (cp >= 512) return std::nullopt;

@@ -66,8 +66,8 @@ Result<std::string> render_v2(const std::vector<ChatMessage>& ms, const ChatOpti
 // V2.5, V3, R1 and R1-Distill share one structure; they differ in how system prompts combine,
 // whether past reasoning is cut out of assistant turns, and the generation prompt.
 struct V3Family {
-  bool join_system;       // V3/R1: all system prompts joined by "\n\n"; V2.5/Distill: last wins
-  bool strip_reasoning;   // R1/Distill: content.split('</think>')[-1]
+  bool join_system;      // V3/R1: all system prompts joined by "\n\n"; V2.5/Distill: last wins
+  bool strip_reasoning;  // R1/Distill: content.split('</think>')[-1]
   std::string_view gen_prompt;
 };
 
@@ -254,7 +254,8 @@ Result<ChatTemplateKind> detect_chat_template(std::string_view src) {
     return ChatTemplateKind::kDeepseekV31;
   const bool think_prompt = has("<｜Assistant｜><think>\\n") || has("<｜Assistant｜><think>\n");
   const bool joins_system = has("is_first_sp");
-  const bool v3_shape = has("<｜User｜>") && has("<｜tool▁outputs▁end｜>") && has("is_output_first");
+  const bool v3_shape =
+      has("<｜User｜>") && has("<｜tool▁outputs▁end｜>") && has("is_output_first");
   if (v3_shape && think_prompt && has("split('</think>')[-1]"))
     return joins_system ? ChatTemplateKind::kDeepseekR1 : ChatTemplateKind::kDeepseekR1Distill;
   if (v3_shape && !think_prompt && !has("</think>"))
@@ -263,14 +264,15 @@ Result<ChatTemplateKind> detect_chat_template(std::string_view src) {
     return ChatTemplateKind::kDeepseekV2;
   return Status::Error(
       "unrecognised chat_template (not one of the DeepSeek templates dsrt renders natively); "
-      "force one by name: " + names_list());
+      "force one by name: " +
+      names_list());
 }
 
 Result<ChatTemplateKind> chat_template_from_name(std::string_view name) {
   for (const auto& n : kNames)
     if (name == n.name) return n.kind;
-  return Status::Error("unknown chat template \"" + std::string(name) + "\" (known: " +
-                       names_list() + ")");
+  return Status::Error("unknown chat template \"" + std::string(name) +
+                       "\" (known: " + names_list() + ")");
 }
 
 std::string chat_template_name(ChatTemplateKind kind) {

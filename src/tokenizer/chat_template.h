@@ -34,7 +34,7 @@ struct ChatMessage {
   std::string reasoning_content;       // kept for API symmetry; the templates drop it
   std::vector<ToolCall> tool_calls;
   std::string tool_call_id;
-  bool prefix = false;                 // V3.1: assistant prefix completion
+  bool prefix = false;  // V3.1: assistant prefix completion
 };
 
 struct ChatOptions {

@@ -53,14 +53,14 @@ const char* const kQwen2 =
 }  // namespace
 
 std::vector<std::string> gguf_pre_names() {
-  return {"deepseek-llm", "deepseek-coder", "deepseek-v3", "qwen2", "llama-bpe", "gpt-2",
-          "default"};
+  return {"deepseek-llm", "deepseek-coder", "deepseek-v3", "qwen2",
+          "llama-bpe",    "gpt-2",          "default"};
 }
 
 Result<std::vector<std::string>> gguf_pre_regexes(std::string_view name) {
   if (name == "deepseek-llm")
     return std::vector<std::string>{"[\\r\\n]", kDeepseekLlmLetters, kDeepseekLlmPunct,
-                                    "\\s+$", kDeepseekCjk, "\\p{N}+"};
+                                    "\\s+$",    kDeepseekCjk,        "\\p{N}+"};
   if (name == "deepseek-coder")
     return std::vector<std::string>{"[\\r\\n]", "\\s?\\p{L}+", "\\s?\\p{P}+", kDeepseekCjk,
                                     "\\p{N}"};

@@ -10,7 +10,9 @@
 
 namespace dsrt {
 
-bool have_icu() { return DSRT_HAVE_ICU != 0; }
+bool have_icu() {
+  return DSRT_HAVE_ICU != 0;
+}
 
 Status Normalizer::add(const nlohmann::json& j, std::vector<Step>* steps) {
   if (j.is_null()) return Status::Ok();
@@ -29,11 +31,11 @@ Status Normalizer::add(const nlohmann::json& j, std::vector<Step>* steps) {
       return Status::Error("normalizer " + type +
                            " needs ICU, and this dsrt was built without it (install libicu-dev "
                            "and rebuild)");
-    s.kind = type == "NFC"         ? Kind::NFC
-             : type == "NFD"       ? Kind::NFD
-             : type == "NFKC"      ? Kind::NFKC
-             : type == "NFKD"      ? Kind::NFKD
-                                   : Kind::Lowercase;
+    s.kind = type == "NFC"    ? Kind::NFC
+             : type == "NFD"  ? Kind::NFD
+             : type == "NFKC" ? Kind::NFKC
+             : type == "NFKD" ? Kind::NFKD
+                              : Kind::Lowercase;
   } else if (type == "Strip") {
     s.kind = Kind::Strip;
     s.strip_left = j.value("strip_left", true);

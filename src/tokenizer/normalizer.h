@@ -4,11 +4,10 @@
 #pragma once
 
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <string_view>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "core/status.h"
 #include "tokenizer/regex.h"
@@ -29,8 +28,8 @@ class Normalizer {
   struct Step {
     Kind kind;
     bool strip_left = false, strip_right = false;
-    std::string text;                 // Prepend / Replace content
-    std::shared_ptr<Regex> pattern;   // Replace pattern
+    std::string text;                // Prepend / Replace content
+    std::shared_ptr<Regex> pattern;  // Replace pattern
   };
   static Status add(const nlohmann::json& j, std::vector<Step>* steps);
   std::vector<Step> steps_;

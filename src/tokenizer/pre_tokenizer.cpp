@@ -59,8 +59,7 @@ Status PreTokenizer::add(const nlohmann::json& j) {
       return Status::Error("pre_tokenizer Split: pattern must be {Regex} or {String}");
     }
     DSRT_ASSIGN_OR_RETURN(SplitBehavior b, parse_behavior(j.value("behavior", "Isolated")));
-    return add_split(pat, literal, b, j.value("invert", false))
-        .with_context("pre_tokenizer Split");
+    return add_split(pat, literal, b, j.value("invert", false)).with_context("pre_tokenizer Split");
   }
   if (type == "ByteLevel") {
     byte_level_ = true;
@@ -91,7 +90,9 @@ Status PreTokenizer::add(const nlohmann::json& j) {
     s.replacement = j.value("replacement", std::string("\xE2\x96\x81"));
     if (j.contains("prepend_scheme") && j["prepend_scheme"].is_string()) {
       const std::string ps = j["prepend_scheme"].get<std::string>();
-      s.prepend = ps == "always" ? Prepend::Always : ps == "first" ? Prepend::First : Prepend::Never;
+      s.prepend = ps == "always"  ? Prepend::Always
+                  : ps == "first" ? Prepend::First
+                                  : Prepend::Never;
     } else {
       s.prepend = j.value("add_prefix_space", true) ? Prepend::Always : Prepend::Never;
     }
@@ -220,8 +221,8 @@ Status PreTokenizer::apply(std::vector<Piece>& pieces, std::deque<std::string>& 
           break;
         case Kind::Metaspace: {
           std::string r;
-          const bool prepend = s.prepend == Prepend::Always ||
-                               (s.prepend == Prepend::First && p.first);
+          const bool prepend =
+              s.prepend == Prepend::Always || (s.prepend == Prepend::First && p.first);
           if (prepend && p.text.substr(0, s.replacement.size()) != s.replacement &&
               !(p.text.size() && p.text[0] == ' '))
             r += s.replacement;

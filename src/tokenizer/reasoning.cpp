@@ -6,7 +6,9 @@ namespace {
 constexpr std::string_view kOpen = "<think>";
 constexpr std::string_view kClose = "</think>";
 
-bool is_ws(char c) { return c == ' ' || c == '\n' || c == '\r' || c == '\t'; }
+bool is_ws(char c) {
+  return c == ' ' || c == '\n' || c == '\r' || c == '\t';
+}
 
 // Length of the longest suffix of `s` that is a proper prefix of `tag`.
 size_t partial_tag_suffix(std::string_view s, std::string_view tag) {

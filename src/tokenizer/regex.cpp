@@ -77,13 +77,12 @@ Status Regex::find_all(std::string_view subject,
   size_t pos = 0;
   while (pos <= subject.size()) {
     // Input was validated once up front, so skip PCRE2's per-call UTF check.
-    const int rc = code_->jit ? pcre2_jit_match(code_->code, s, subject.size(), pos, 0, ts.md,
-                                                ts.mctx)
-                              : pcre2_match(code_->code, s, subject.size(), pos,
-                                            PCRE2_NO_UTF_CHECK, ts.md, ts.mctx);
+    const int rc =
+        code_->jit
+            ? pcre2_jit_match(code_->code, s, subject.size(), pos, 0, ts.md, ts.mctx)
+            : pcre2_match(code_->code, s, subject.size(), pos, PCRE2_NO_UTF_CHECK, ts.md, ts.mctx);
     if (rc == PCRE2_ERROR_NOMATCH) break;
-    if (rc < 0)
-      return Status::Error("regex /" + pattern_ + "/ failed: " + pcre2_message(rc));
+    if (rc < 0) return Status::Error("regex /" + pattern_ + "/ failed: " + pcre2_message(rc));
     const PCRE2_SIZE* ov = pcre2_get_ovector_pointer(ts.md);
     const size_t b = ov[0], e = ov[1];
     out->emplace_back(b, e);

@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <deque>
 #include <filesystem>
-
 #include <nlohmann/json.hpp>
 
 #include "core/mmap_file.h"
@@ -124,19 +123,20 @@ Result<Tokenizer> Tokenizer::from_json_text(std::string_view tokenizer_json,
   if (!j.contains("model") || !j["model"].is_object()) return err("missing \"model\"");
   const json& model = j["model"];
   const std::string type = model.value("type", std::string("BPE"));
-  if (type != "BPE")
-    return err("model type \"" + type + "\" is not supported (only BPE)");
+  if (type != "BPE") return err("model type \"" + type + "\" is not supported (only BPE)");
   for (const char* k : {"continuing_subword_prefix", "end_of_word_suffix"})
     if (model.contains(k) && !model[k].is_null() && model[k] != "")
       return err(std::string("BPE option \"") + k + "\" is not supported");
-  if (model.contains("dropout") && model["dropout"].is_number() && model["dropout"].get<double>() > 0)
+  if (model.contains("dropout") && model["dropout"].is_number() &&
+      model["dropout"].get<double>() > 0)
     return err("BPE dropout is not supported");
 
   // Vocab: {"token": id}.
   if (!model.contains("vocab") || !model["vocab"].is_object()) return err("missing model.vocab");
   std::vector<std::string> vocab;
   for (auto it = model["vocab"].begin(); it != model["vocab"].end(); ++it) {
-    if (!it.value().is_number_integer()) return err("vocab entry \"" + it.key() + "\" has no integer id");
+    if (!it.value().is_number_integer())
+      return err("vocab entry \"" + it.key() + "\" has no integer id");
     const int64_t id = it.value().get<int64_t>();
     if (id < 0 || id > (1 << 24)) return err("vocab id " + std::to_string(id) + " out of range");
     if (static_cast<size_t>(id) >= vocab.size()) vocab.resize(id + 1);
@@ -183,9 +183,10 @@ Result<Tokenizer> Tokenizer::from_json_text(std::string_view tokenizer_json,
   walk(dec);
   const bool dec_byte_level = dec_types.find("ByteLevel,") != std::string::npos;
   impl->byte_level = impl->pre.byte_level() || dec_byte_level;
-  impl->metaspace_decode = !impl->byte_level && (impl->pre.has_metaspace() ||
-                                                 dec_types.find("Metaspace,") != std::string::npos ||
-                                                 dec_types.find("ByteFallback,") != std::string::npos);
+  impl->metaspace_decode =
+      !impl->byte_level &&
+      (impl->pre.has_metaspace() || dec_types.find("Metaspace,") != std::string::npos ||
+       dec_types.find("ByteFallback,") != std::string::npos);
   if (impl->pre.has_metaspace()) impl->metaspace_replacement = impl->pre.metaspace_replacement();
 
   BpeOptions opts;
@@ -301,8 +302,9 @@ Result<Tokenizer> Tokenizer::from_dir(const std::string& dir) {
   const fs::path d(dir);
   const fs::path tj = d / "tokenizer.json";
   if (!fs::exists(tj, ec))
-    return Status::Error(dir + ": no tokenizer.json in this folder (a byte-level BPE "
-                               "tokenizer.json is required)");
+    return Status::Error(dir +
+                         ": no tokenizer.json in this folder (a byte-level BPE "
+                         "tokenizer.json is required)");
   const fs::path tc = d / "tokenizer_config.json";
   auto tok = from_files(tj.string(), fs::exists(tc, ec) ? tc.string() : std::string());
   if (!tok.ok()) return tok;
@@ -456,16 +458,30 @@ std::optional<int32_t> Tokenizer::token_id(std::string_view text) const {
   if (id < 0) return std::nullopt;
   return id;
 }
-int32_t Tokenizer::n_vocab() const { return impl_->bpe.n_vocab(); }
-bool Tokenizer::is_special(int32_t id) const { return valid_id(id) && impl_->special[id]; }
-int32_t Tokenizer::bos_id() const { return impl_->bos; }
-int32_t Tokenizer::eos_id() const { return impl_->eos; }
-const std::vector<int32_t>& Tokenizer::eos_ids() const { return impl_->eos_ids; }
+int32_t Tokenizer::n_vocab() const {
+  return impl_->bpe.n_vocab();
+}
+bool Tokenizer::is_special(int32_t id) const {
+  return valid_id(id) && impl_->special[id];
+}
+int32_t Tokenizer::bos_id() const {
+  return impl_->bos;
+}
+int32_t Tokenizer::eos_id() const {
+  return impl_->eos;
+}
+const std::vector<int32_t>& Tokenizer::eos_ids() const {
+  return impl_->eos_ids;
+}
 bool Tokenizer::is_eos(int32_t id) const {
   return std::find(impl_->eos_ids.begin(), impl_->eos_ids.end(), id) != impl_->eos_ids.end();
 }
-bool Tokenizer::add_bos_default() const { return impl_->add_bos; }
-const std::string& Tokenizer::chat_template() const { return impl_->chat_template; }
+bool Tokenizer::add_bos_default() const {
+  return impl_->add_bos;
+}
+const std::string& Tokenizer::chat_template() const {
+  return impl_->chat_template;
+}
 
 std::string StreamDecoder::push(int32_t id) {
   if (!tok_->valid_id(id) || (skip_special_ && tok_->is_special(id))) return std::string();

@@ -21,9 +21,9 @@ namespace dsrt {
 
 // What a GGUF file (or any other source) gives for a byte-level BPE vocabulary.
 struct TokenizerParts {
-  std::vector<std::string> tokens;    // tokenizer.ggml.tokens, byte-alphabet text
-  std::vector<std::string> merges;    // tokenizer.ggml.merges, "a b"
-  std::vector<int32_t> token_types;   // tokenizer.ggml.token_type (llama.cpp values); may be empty
+  std::vector<std::string> tokens;   // tokenizer.ggml.tokens, byte-alphabet text
+  std::vector<std::string> merges;   // tokenizer.ggml.merges, "a b"
+  std::vector<int32_t> token_types;  // tokenizer.ggml.token_type (llama.cpp values); may be empty
   std::vector<std::string> pre_regexes;  // pre-tokenizer regexes; see gguf_pre_regexes()
   int32_t bos_id = -1;
   int32_t eos_id = -1;
@@ -34,7 +34,13 @@ struct TokenizerParts {
 
 // llama.cpp token types (tokenizer.ggml.token_type).
 enum class GgufTokenType : int32_t {
-  kUndefined = 0, kNormal = 1, kUnknown = 2, kControl = 3, kUserDefined = 4, kUnused = 5, kByte = 6
+  kUndefined = 0,
+  kNormal = 1,
+  kUnknown = 2,
+  kControl = 3,
+  kUserDefined = 4,
+  kUnused = 5,
+  kByte = 6
 };
 
 class Tokenizer {

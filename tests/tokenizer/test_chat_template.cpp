@@ -18,11 +18,12 @@ std::vector<ChatMessage> to_messages(const json& arr) {
   for (const json& m : arr) {
     ChatMessage cm;
     cm.role = m["role"];
-    if (m.contains("content") && m["content"].is_string()) cm.content = m["content"].get<std::string>();
+    if (m.contains("content") && m["content"].is_string())
+      cm.content = m["content"].get<std::string>();
     if (m.contains("tool_calls"))
       for (const json& t : m["tool_calls"])
-        cm.tool_calls.push_back({t.value("type", "function"), t["function"]["name"],
-                                 t["function"]["arguments"]});
+        cm.tool_calls.push_back(
+            {t.value("type", "function"), t["function"]["name"], t["function"]["arguments"]});
     out.push_back(std::move(cm));
   }
   return out;
@@ -93,8 +94,11 @@ const std::string kBos = "<｜begin▁of▁sentence｜>";
 const std::string kEos = "<｜end▁of▁sentence｜>";
 
 std::vector<ChatMessage> two_turns() {
-  return {{"system", "S1"}, {"system", "S2"}, {"user", "Q1"},
-          {"assistant", "<think>\nhmm\n</think>\n\nA1"}, {"user", "Q2"}};
+  return {{"system", "S1"},
+          {"system", "S2"},
+          {"user", "Q1"},
+          {"assistant", "<think>\nhmm\n</think>\n\nA1"},
+          {"user", "Q2"}};
 }
 
 TEST(ChatTemplate, R1DropsPastReasoningAndOpensThink) {
@@ -133,32 +137,37 @@ TEST(ChatTemplate, V31ThinkingAndNonThinking) {
   // Tool call, tool output, then the answer.
   ChatMessage call{"assistant", std::nullopt};
   call.tool_calls = {{"function", "get_weather", "{\"city\": \"Hangzhou\"}"}};
-  std::vector<ChatMessage> ms = {{"user", "W?"}, call, {"tool", "{\"t\": 21}"},
-                                 {"assistant", "21C"}};
+  std::vector<ChatMessage> ms = {
+      {"user", "W?"}, call, {"tool", "{\"t\": 21}"}, {"assistant", "21C"}};
   auto tc = render_chat(ChatTemplateKind::kDeepseekV31, ms, ChatOptions{});
   ASSERT_TRUE(tc.ok());
-  EXPECT_EQ(tc.value(), kBos + "<｜User｜>W?<｜Assistant｜></think><｜tool▁calls▁begin｜>"
-                               "<｜tool▁call▁begin｜>get_weather<｜tool▁sep｜>{\"city\": "
-                               "\"Hangzhou\"}<｜tool▁call▁end｜><｜tool▁calls▁end｜>" + kEos +
-                               "<｜tool▁output▁begin｜>{\"t\": 21}<｜tool▁output▁end｜>21C" + kEos);
+  EXPECT_EQ(tc.value(), kBos +
+                            "<｜User｜>W?<｜Assistant｜></think><｜tool▁calls▁begin｜>"
+                            "<｜tool▁call▁begin｜>get_weather<｜tool▁sep｜>{\"city\": "
+                            "\"Hangzhou\"}<｜tool▁call▁end｜><｜tool▁calls▁end｜>" +
+                            kEos + "<｜tool▁output▁begin｜>{\"t\": 21}<｜tool▁output▁end｜>21C" +
+                            kEos);
 }
 
 TEST(ChatTemplate, V3TwoToolCallsAndTwoOutputs) {
   ChatMessage call{"assistant", std::nullopt};
   call.tool_calls = {{"function", "f", "{}"}, {"function", "g", "{\"x\": 1}"}};
-  std::vector<ChatMessage> ms = {{"user", "U"}, call, {"tool", "o1"}, {"tool", "o2"},
-                                 {"assistant", "done"}};
+  std::vector<ChatMessage> ms = {
+      {"user", "U"}, call, {"tool", "o1"}, {"tool", "o2"}, {"assistant", "done"}};
   ChatOptions o;
   o.add_generation_prompt = false;
   auto r = render_chat(ChatTemplateKind::kDeepseekV3, ms, o);
   ASSERT_TRUE(r.ok());
   EXPECT_EQ(r.value(),
-            kBos + "<｜User｜>U<｜Assistant｜><｜tool▁calls▁begin｜><｜tool▁call▁begin｜>function"
-                   "<｜tool▁sep｜>f\n```json\n{}\n```<｜tool▁call▁end｜>\n<｜tool▁call▁begin｜>"
-                   "function<｜tool▁sep｜>g\n```json\n{\"x\": 1}\n```<｜tool▁call▁end｜>"
-                   "<｜tool▁calls▁end｜>" + kEos +
-                   "<｜tool▁outputs▁begin｜><｜tool▁output▁begin｜>o1<｜tool▁output▁end｜>\n"
-                   "<｜tool▁output▁begin｜>o2<｜tool▁output▁end｜><｜tool▁outputs▁end｜>done" + kEos);
+            kBos +
+                "<｜User｜>U<｜Assistant｜><｜tool▁calls▁begin｜><｜tool▁call▁begin｜>function"
+                "<｜tool▁sep｜>f\n```json\n{}\n```<｜tool▁call▁end｜>\n<｜tool▁call▁begin｜>"
+                "function<｜tool▁sep｜>g\n```json\n{\"x\": 1}\n```<｜tool▁call▁end｜>"
+                "<｜tool▁calls▁end｜>" +
+                kEos +
+                "<｜tool▁outputs▁begin｜><｜tool▁output▁begin｜>o1<｜tool▁output▁end｜>\n"
+                "<｜tool▁output▁begin｜>o2<｜tool▁output▁end｜><｜tool▁outputs▁end｜>done" +
+                kEos);
 }
 
 TEST(ChatTemplate, BadMessages) {

@@ -45,8 +45,7 @@ class Cli : public ::testing::Test {
   void SetUp() override {
     if (!std::filesystem::exists(dsrt_binary()))
       GTEST_SKIP() << "dsrt binary not built at " << dsrt_binary();
-    tmp_ = std::filesystem::temp_directory_path() /
-           ("dsrt_tok_cli_" + std::to_string(::getpid()));
+    tmp_ = std::filesystem::temp_directory_path() / ("dsrt_tok_cli_" + std::to_string(::getpid()));
     std::filesystem::create_directories(tmp_);
   }
   void TearDown() override {
@@ -77,7 +76,8 @@ TEST_F(Cli, TokenizeMatchesHuggingFace) {
   auto c = run("tokenize -m " + q(v3_dir() + "/tokenizer.json") + " --text-file " + q(f));
   ASSERT_EQ(a.rc, 0) << a.out;
   EXPECT_EQ(a.out, c.out);
-  EXPECT_EQ(json::parse(a.out).get<std::vector<int32_t>>(), v3_tokenizer().encode(text, false).value());
+  EXPECT_EQ(json::parse(a.out).get<std::vector<int32_t>>(),
+            v3_tokenizer().encode(text, false).value());
 }
 
 TEST_F(Cli, DetokenizeRoundTrip) {
@@ -101,7 +101,8 @@ TEST_F(Cli, ChatRenderV3) {
     EXPECT_EQ(json::parse(ids.out), c["ids"]) << c["name"];
   }
   const auto f = write("m.json", R"([{"role": "user", "content": "Hi"}])");
-  auto r1 = run("chat-render -m " + q(v3_dir()) + " --messages " + q(f) + " --template deepseek-r1");
+  auto r1 =
+      run("chat-render -m " + q(v3_dir()) + " --messages " + q(f) + " --template deepseek-r1");
   EXPECT_EQ(r1.out, "<｜begin▁of▁sentence｜><｜User｜>Hi<｜Assistant｜><think>\n\n");
   auto bad = run("chat-render -m " + q(v3_dir()) + " --messages " + q(f) + " --template chatml");
   EXPECT_EQ(bad.rc, 1);

@@ -56,8 +56,7 @@ TEST_P(GgufVocab, MatchesLlamaCppTestFiles) {
   EXPECT_EQ(bad, 0);
 }
 
-INSTANTIATE_TEST_SUITE_P(DeepSeek, GgufVocab,
-                         ::testing::Values("deepseek-llm", "deepseek-coder"));
+INSTANTIATE_TEST_SUITE_P(DeepSeek, GgufVocab, ::testing::Values("deepseek-llm", "deepseek-coder"));
 
 TEST(GgufVocabErrors, NotAGgufFile) {
   auto r = Tokenizer::from_gguf(v3_dir() + "/tokenizer_config.json");

@@ -15,7 +15,9 @@ namespace {
 using nlohmann::json;
 using Ids = std::vector<int32_t>;
 
-std::string syn(const std::string& f) { return tok_data_dir() + "/synthetic/" + f; }
+std::string syn(const std::string& f) {
+  return tok_data_dir() + "/synthetic/" + f;
+}
 
 Tokenizer load(const std::string& json_file, const std::string& cfg = "") {
   auto r = Tokenizer::from_files(syn(json_file), cfg.empty() ? "" : syn(cfg));
@@ -87,9 +89,8 @@ TEST(SyntheticLlama3, DigitsInThreesIgnoreMergesAndBos) {
   EXPECT_EQ(t.bos_id(), 268);
   EXPECT_TRUE(t.add_bos_default());  // from the TemplateProcessing post-processor
   EXPECT_EQ(enc(t, "Hello world", true), (Ids{268, 259, 264}));
-  const Tokenizer no_ignore = load_modified("llama3_style.json", [](json& j) {
-    j["model"]["ignore_merges"] = false;
-  });
+  const Tokenizer no_ignore =
+      load_modified("llama3_style.json", [](json& j) { j["model"]["ignore_merges"] = false; });
   const Ids plain = enc(no_ignore, " xyz");
   ASSERT_EQ(plain.size(), 4u);
   EXPECT_EQ(plain[0], ' ');  // Ġ is byte 0x20, so id 32
@@ -110,11 +111,19 @@ TEST(SyntheticMetaspace, PrependFirstAndByteFallback) {
 TEST(SyntheticAddedTokens, LstripRstripSingleWord) {
   const Tokenizer t = load_modified("qwen2_style.json", [](json& j) {
     j["normalizer"] = nullptr;
-    j["added_tokens"].push_back({{"id", 270}, {"content", "<mask>"}, {"single_word", false},
-                                 {"lstrip", true}, {"rstrip", true}, {"normalized", false},
+    j["added_tokens"].push_back({{"id", 270},
+                                 {"content", "<mask>"},
+                                 {"single_word", false},
+                                 {"lstrip", true},
+                                 {"rstrip", true},
+                                 {"normalized", false},
                                  {"special", true}});
-    j["added_tokens"].push_back({{"id", 271}, {"content", "cat"}, {"single_word", true},
-                                 {"lstrip", false}, {"rstrip", false}, {"normalized", true},
+    j["added_tokens"].push_back({{"id", 271},
+                                 {"content", "cat"},
+                                 {"single_word", true},
+                                 {"lstrip", false},
+                                 {"rstrip", false},
+                                 {"normalized", true},
                                  {"special", false}});
   });
   // lstrip/rstrip swallow the spaces around <mask>.
@@ -158,11 +167,11 @@ TEST(SyntheticSplit, BehavioursAndInvert) {
 TEST(SyntheticPreTokenizers, ByteLevelRegexAndPrefixSpaceAndDigits) {
   const Tokenizer t = load_modified("qwen2_style.json", [](json& j) {
     j["normalizer"] = nullptr;
-    j["pre_tokenizer"] = {{"type", "Sequence"},
-                          {"pretokenizers",
-                           {{{"type", "Digits"}, {"individual_digits", true}},
-                            {{"type", "ByteLevel"}, {"add_prefix_space", true},
-                             {"use_regex", true}}}}};
+    j["pre_tokenizer"] = {
+        {"type", "Sequence"},
+        {"pretokenizers",
+         {{{"type", "Digits"}, {"individual_digits", true}},
+          {{"type", "ByteLevel"}, {"add_prefix_space", true}, {"use_regex", true}}}}};
   });
   using V = std::vector<std::string>;
   // Digits splits "ab12" into "ab","1","2"; ByteLevel then prefixes a space to each split

@@ -52,8 +52,8 @@ TEST(TokenizerV3, AllHuggingFaceCasesByteExact) {
     ASSERT_TRUE(got.ok()) << c["name"] << ": " << got.status().message();
     if (got.value() != want) {
       ++failures;
-      ADD_FAILURE() << "case " << c["name"] << ": got " << json(got.value()).dump()
-                    << " want " << json(want).dump();
+      ADD_FAILURE() << "case " << c["name"] << ": got " << json(got.value()).dump() << " want "
+                    << json(want).dump();
       continue;
     }
     const auto tokens = c["tokens"].get<std::vector<std::string>>();
@@ -93,8 +93,8 @@ TEST(TokenizerV3, DecodeSkipSpecial) {
 
 TEST(TokenizerV3, InvalidUtf8IsAnError) {
   const Tokenizer& tok = v3_tokenizer();
-  for (std::string bad : {std::string("abc\xff"), std::string("\xe4\xbd"),
-                          std::string("\xc0\xaf"), std::string("a\xed\xa0\x80z")}) {
+  for (std::string bad : {std::string("abc\xff"), std::string("\xe4\xbd"), std::string("\xc0\xaf"),
+                          std::string("a\xed\xa0\x80z")}) {
     auto r = tok.encode(bad, false);
     ASSERT_FALSE(r.ok());
     EXPECT_NE(r.status().message().find("UTF-8"), std::string::npos);
@@ -140,7 +140,10 @@ TEST(StreamDecoder, MatchesOneShotDecodeOnBrokenBytes) {
   for (int32_t id : ids) s += sd.push(id);
   s += sd.flush();
   EXPECT_EQ(s, tok.decode(ids));
-  EXPECT_EQ(s, "\xEF\xBF\xBD" "A" "\xEF\xBF\xBD");
+  EXPECT_EQ(s,
+            "\xEF\xBF\xBD"
+            "A"
+            "\xEF\xBF\xBD");
 }
 
 TEST(TokenizerErrors, MissingAndMalformedFiles) {
@@ -159,13 +162,15 @@ TEST(TokenizerErrors, MissingAndMalformedFiles) {
   EXPECT_NE(r4.status().message().find("merge"), std::string::npos);
   auto r5 = Tokenizer::from_json_text(
       R"({"model": {"type": "BPE", "vocab": {"a": 0}, "merges": []},
-          "normalizer": {"type": "Precompiled", "precompiled_charsmap": ""}})", "");
+          "normalizer": {"type": "Precompiled", "precompiled_charsmap": ""}})",
+      "");
   ASSERT_FALSE(r5.ok());
   EXPECT_NE(r5.status().message().find("Precompiled"), std::string::npos);
   auto r6 = Tokenizer::from_json_text(
       R"({"model": {"type": "BPE", "vocab": {"a": 0}, "merges": []},
           "pre_tokenizer": {"type": "Split", "pattern": {"Regex": "(unclosed"},
-                            "behavior": "Isolated"}})", "");
+                            "behavior": "Isolated"}})",
+      "");
   ASSERT_FALSE(r6.ok());
   EXPECT_NE(r6.status().message().find("regex"), std::string::npos);
 }

@@ -13,8 +13,12 @@
 
 namespace dsrt::test {
 
-inline std::string v3_dir() { return repo_dir() + "/assets/tokenizer/deepseek_v3"; }
-inline std::string tok_data_dir() { return vendored_dir() + "/tokenizer"; }
+inline std::string v3_dir() {
+  return repo_dir() + "/assets/tokenizer/deepseek_v3";
+}
+inline std::string tok_data_dir() {
+  return vendored_dir() + "/tokenizer";
+}
 
 inline const Tokenizer& v3_tokenizer() {
   static const Tokenizer* tok = [] {
