@@ -6,6 +6,7 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <random>
+#include <unistd.h>
 
 #include "loaders/safetensors.h"
 
@@ -151,7 +152,7 @@ Status write_demo_model(const std::string& out_dir, const std::string& assets, c
   mat("lm_head.weight", V, D);
 
   std::error_code ec;
-  const std::string tmp = out_dir + ".tmp";
+  const std::string tmp = out_dir + ".tmp." + std::to_string(::getpid());
   fs::remove_all(tmp, ec);
   fs::create_directories(tmp, ec);
   if (ec) return Status::Error("cannot create " + tmp + ": " + ec.message());
