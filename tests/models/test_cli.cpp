@@ -89,5 +89,27 @@ TEST(Cli, InfoReportsMlaCache) {
   EXPECT_GT(j["n_params"].get<int64_t>(), 4000000);
 }
 
+// `dsrt bench -o json` keeps llama-bench's field names so tools that read its results read ours.
+TEST(Cli, BenchJsonHasLlamaBenchFields) {
+  int rc;
+  std::string out = run(test::dsrt_binary() + " bench -m " + kCkpt + " -p 8 -n 4 -t 1 -r 1 -o json 2>/dev/null", &rc);
+  ASSERT_EQ(rc, 0) << out;
+  const json j = json::parse(out.substr(out.find('[')));
+  ASSERT_EQ(j.size(), 2u);
+  for (const char* k : {"model_filename", "model_size", "model_n_params", "n_threads", "n_prompt", "n_gen",
+                        "avg_ts", "stddev_ts", "avg_ns", "samples_ts"})
+    EXPECT_TRUE(j[0].contains(k)) << k;
+  EXPECT_EQ(j[0]["n_prompt"], 8);
+  EXPECT_EQ(j[1]["n_gen"], 4);
+  EXPECT_GT(j[1]["avg_ts"].get<double>(), 0);
+  EXPECT_TRUE(j[1].contains("dsrt_bw_fraction"));
+  out = run(test::dsrt_binary() + " bench -m " + kCkpt + " -t 0", &rc);
+  EXPECT_NE(rc, 0);
+  EXPECT_NE(out.find("thread counts"), std::string::npos) << out;
+  out = run(test::dsrt_binary() + " bench -m " + kCkpt + " -p 1 -n 1 -r 1 --peer-bench /bin/false", &rc);
+  EXPECT_NE(rc, 0);
+  EXPECT_NE(out.find("--peer-bench"), std::string::npos) << out;
+}
+
 }  // namespace
 }  // namespace dsrt
