@@ -62,6 +62,15 @@ struct AttentionArgs {
   int64_t n_tok = 0, n_kv = 0, n_head = 0, n_head_kv = 0, d_k = 0, d_v = 0;
   const int32_t* q_pos = nullptr;
   float scale = 1.0f;
+  // Paged KV cache: when kv_block_table is set, key/value j lives in arena row
+  // kv_block_table[j / kv_block_size] * kv_block_size + j % kv_block_size (k and v point at
+  // the arena's row 0). Otherwise row j.
+  const int32_t* kv_block_table = nullptr;
+  int64_t kv_block_size = 0;
+  int64_t kv_row(int64_t j) const {
+    return kv_block_table ? int64_t(kv_block_table[j / kv_block_size]) * kv_block_size + j % kv_block_size
+                          : j;
+  }
 };
 
 enum class ScoringFunc { Softmax, Sigmoid };

@@ -276,6 +276,30 @@ void test_attention(Backend& c, Backend& r, const OpTestOptions& o, Checker& ck)
     c.attention(a);
     a.out = orf.f32();
     r.attention(a);
+    // The same keys scattered over a paged arena (blocks of 16 in shuffled order) must give
+    // the same output as the contiguous reference.
+    {
+      const int64_t bs = 16, nb = (s.n_kv + bs - 1) / bs;
+      std::vector<int32_t> table(nb);
+      for (int64_t b = 0; b < nb; ++b) table[b] = int32_t((b * 7 + 3) % nb);
+      Tensor kp = Tensor::zeros(DType::F32, {nb * bs, s.n_head_kv, s.d_k});
+      Tensor vp = Tensor::zeros(DType::F32, {nb * bs, s.n_head_kv, s.d_v});
+      for (int64_t j = 0; j < s.n_kv; ++j) {
+        const int64_t row = int64_t(table[j / bs]) * bs + j % bs;
+        std::memcpy(kp.f32() + row * s.n_head_kv * s.d_k, k.f32() + j * s.n_head_kv * s.d_k, s.n_head_kv * s.d_k * 4);
+        std::memcpy(vp.f32() + row * s.n_head_kv * s.d_v, v.f32() + j * s.n_head_kv * s.d_v, s.n_head_kv * s.d_v * 4);
+      }
+      Guarded op({s.n_tok, s.n_head, s.d_v});
+      AttentionArgs pa = a;
+      pa.k = kp.f32();
+      pa.v = vp.f32();
+      pa.kv_block_table = table.data();
+      pa.kv_block_size = bs;
+      pa.out = op.t.f32();
+      c.attention(pa);
+      ck.add(Op::Attention, "attention paged(16) tok=" + std::to_string(s.n_tok) + " kv=" + std::to_string(s.n_kv),
+             nmse(op.t, orf), kNmseF32, check_outputs(op, orf));
+    }
     ck.add(Op::Attention,
            "attention tok=" + std::to_string(s.n_tok) + " kv=" + std::to_string(s.n_kv) +
                " heads=" + std::to_string(s.n_head) + "/" + std::to_string(s.n_head_kv) +

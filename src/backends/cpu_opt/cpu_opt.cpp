@@ -176,14 +176,14 @@ class CpuOptBackend final : public Backend {
         const float* q = a.q + t * a.q_stride_tok + h * a.q_stride_head;
         float mx = -INFINITY;
         for (int64_t j = 0; j < n_vis; ++j) {
-          sc[j] = dot_f32(q, a.k + j * a.k_stride_tok + hk * a.k_stride_head, a.d_k) * a.scale;
+          sc[j] = dot_f32(q, a.k + a.kv_row(j) * a.k_stride_tok + hk * a.k_stride_head, a.d_k) * a.scale;
           mx = std::max(mx, sc[j]);
         }
         float sum = 0;
         for (int64_t j = 0; j < n_vis; ++j) sum += (sc[j] = std::exp(sc[j] - mx));
         std::fill(acc.begin(), acc.end(), 0.0f);
         for (int64_t j = 0; j < n_vis; ++j)
-          axpy_f32(sc[j], a.v + j * a.v_stride_tok + hk * a.v_stride_head, acc.data(), a.d_v);
+          axpy_f32(sc[j], a.v + a.kv_row(j) * a.v_stride_tok + hk * a.v_stride_head, acc.data(), a.d_v);
         float* o = a.out + t * a.o_stride_tok + h * a.o_stride_head;
         const float inv = 1.0f / sum;
         for (int64_t c = 0; c < a.d_v; ++c) o[c] = acc[c] * inv;

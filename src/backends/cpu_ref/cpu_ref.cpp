@@ -126,7 +126,7 @@ class CpuRefBackend final : public Backend {
         const int64_t hk = h / group;
         double mx = -INFINITY;
         for (int64_t j = 0; j < n_vis; ++j) {
-          const float* k = a.k + j * a.k_stride_tok + hk * a.k_stride_head;
+          const float* k = a.k + a.kv_row(j) * a.k_stride_tok + hk * a.k_stride_head;
           double d = 0;
           for (int64_t c = 0; c < a.d_k; ++c) d += double(q[c]) * k[c];
           sc[j] = d * a.scale;
@@ -138,7 +138,7 @@ class CpuRefBackend final : public Backend {
         for (int64_t c = 0; c < a.d_v; ++c) {
           double acc = 0;
           for (int64_t j = 0; j < n_vis; ++j)
-            acc += sc[j] * a.v[j * a.v_stride_tok + hk * a.v_stride_head + c];
+            acc += sc[j] * a.v[a.kv_row(j) * a.v_stride_tok + hk * a.v_stride_head + c];
           o[c] = float(acc / sum);
         }
       }
