@@ -1,0 +1,82 @@
+// The KV cache both model families use: per layer, one row of `row_floats` values per token
+// (MLA: the latent c_KV + k_pe; dense: K then V of every KV head), stored in fixed-size blocks
+// of an arena. A sequence maps its positions to blocks through a block table, so many
+// sequences share one arena (paged KV cache) and attention reads rows through the table.
+// A stand-alone cache (Model::new_cache) is an arena of one block sized to its context.
+#pragma once
+
+#include <memory>
+#include <mutex>
+#include <vector>
+
+#include "models/model.h"
+
+namespace dsrt {
+
+class KvArena {
+ public:
+  KvArena(int n_layer, int32_t n_blocks, int32_t block_size, int64_t row_floats);
+  int32_t block_size() const { return block_size_; }
+  int32_t n_blocks() const { return n_blocks_; }
+  int64_t row_floats() const { return row_; }
+  int n_layer() const { return int(layers_.size()); }
+  int32_t n_free() const;
+  size_t bytes() const { return layers_.size() * size_t(n_blocks_) * block_size_ * size_t(row_) * 4; }
+  float* layer_base(int l) { return layers_[l].f32(); }
+  // Takes n blocks (all or none); false when the pool has fewer free.
+  bool take(int32_t n, std::vector<int32_t>* out);
+  void give_back(const std::vector<int32_t>& blocks);
+
+ private:
+  int32_t n_blocks_, block_size_;
+  int64_t row_;
+  std::vector<Tensor> layers_;  // [n_blocks * block_size, row]
+  mutable std::mutex mu_;
+  std::vector<int32_t> free_;
+};
+
+class KvSeq final : public KvCache {
+ public:
+  KvSeq(std::shared_ptr<KvArena> arena, int32_t max_tokens);
+  ~KvSeq() override;
+  size_t bytes() const override {
+    return blocks_.size() * size_t(arena_->block_size()) * size_t(arena_->row_floats()) * 4 *
+           size_t(arena_->n_layer());
+  }
+  Status reserve(int32_t n) override;
+  int32_t n_blocks_held() const override { return int32_t(blocks_.size()); }
+
+  // Row of position p in layer l (storage must be reserved).
+  float* row(int l, int64_t p) {
+    const int64_t bs = arena_->block_size();
+    return arena_->layer_base(l) + (int64_t(blocks_[p / bs]) * bs + p % bs) * arena_->row_floats();
+  }
+  float* layer_base(int l) { return arena_->layer_base(l); }
+  const int32_t* block_table() const { return blocks_.data(); }
+  int32_t block_size() const { return arena_->block_size(); }
+  const KvArena* arena() const { return arena_.get(); }
+
+ private:
+  std::shared_ptr<KvArena> arena_;
+  std::vector<int32_t> blocks_;
+};
+
+class KvArenaPool final : public KvPool {
+ public:
+  explicit KvArenaPool(std::shared_ptr<KvArena> a) : arena_(std::move(a)) {}
+  int32_t block_size() const override { return arena_->block_size(); }
+  int32_t n_blocks() const override { return arena_->n_blocks(); }
+  int32_t n_free() const override { return arena_->n_free(); }
+  size_t bytes() const override { return arena_->bytes(); }
+  Result<std::unique_ptr<KvCache>> new_sequence(int32_t max_tokens) override;
+
+ private:
+  std::shared_ptr<KvArena> arena_;
+};
+
+// Helpers for the models' new_cache / new_kv_pool.
+Result<std::unique_ptr<KvCache>> make_contiguous_kv(int n_layer, int32_t n_ctx, int64_t row_floats);
+Result<std::unique_ptr<KvPool>> make_kv_pool(int n_layer, int32_t n_blocks, int32_t block_size,
+                                             int64_t row_floats);
+
+}  // namespace dsrt
