@@ -82,6 +82,38 @@ const char* arch_name(Arch a) {
   return "?";
 }
 
+// Structural checks: everything the model code divides or indexes by.
+Status check_model_config(const ModelConfig& c, const std::string& src) {
+  auto bad = [&](const std::string& m) { return Status::Error(src + ": " + m); };
+  if (c.vocab_size <= 0 || c.hidden_size <= 0 || c.num_hidden_layers <= 0 ||
+      c.num_attention_heads <= 0)
+    return bad("vocab_size, hidden_size, num_hidden_layers and num_attention_heads must be positive");
+  if (c.num_key_value_heads <= 0 || c.num_attention_heads % c.num_key_value_heads != 0)
+    return bad("num_attention_heads must be a multiple of num_key_value_heads");
+  if (c.is_deepseek()) {
+    if (c.kv_lora_rank <= 0 || c.qk_rope_head_dim <= 0 || c.qk_rope_head_dim % 2 ||
+        c.v_head_dim <= 0 || c.qk_nope_head_dim < 0)
+      return bad("MLA dims (kv_lora_rank, qk_rope_head_dim even, v_head_dim) must be positive");
+    if (c.n_routed_experts > 0) {
+      if (c.num_experts_per_tok <= 0 || c.num_experts_per_tok > c.n_routed_experts)
+        return bad("num_experts_per_tok must be in 1..n_routed_experts");
+      if (c.n_group <= 0 || c.n_routed_experts % c.n_group != 0 || c.topk_group <= 0 ||
+          c.topk_group > c.n_group)
+        return bad("n_group must divide n_routed_experts and topk_group be in 1..n_group");
+      if (c.scoring_func != "softmax" && c.scoring_func != "sigmoid")
+        return bad("unsupported scoring_func '" + c.scoring_func + "' (softmax, sigmoid)");
+      if (c.topk_method != "greedy" && c.topk_method != "group_limited_greedy" &&
+          c.topk_method != "noaux_tc")
+        return bad("unsupported topk_method '" + c.topk_method +
+                   "' (greedy, group_limited_greedy, noaux_tc)");
+      if (c.moe_intermediate_size <= 0) return bad("moe_intermediate_size must be positive");
+    }
+  } else {
+    if (c.head_dim <= 0 || c.head_dim % 2) return bad("head_dim must be positive and even");
+  }
+  return Status::Ok();
+}
+
 Result<ModelConfig> parse_model_config(const std::string& text, const std::string& src) {
   json j = json::parse(text, nullptr, false);
   if (j.is_discarded() || !j.is_object()) return Status::Error(src + ": not a valid JSON object");
@@ -111,6 +143,7 @@ Result<ModelConfig> parse_model_config(const std::string& text, const std::strin
   f.opt("bos_token_id", &c.bos_token_ids);
   f.opt("eos_token_id", &c.eos_token_ids);
   if (c.arch == Arch::Qwen2) c.attention_bias = true;
+  c.rope_interleaved = c.is_deepseek();  // DeepSeek's model.py rotates adjacent pairs
   c.head_dim = c.num_attention_heads > 0 ? c.hidden_size / c.num_attention_heads : 0;
   f.opt("head_dim", &c.head_dim);
   if (c.is_deepseek()) {
@@ -181,34 +214,7 @@ Result<ModelConfig> parse_model_config(const std::string& text, const std::strin
       c.fp8_block = 128;
     }
   }
-  // Structural checks: everything the model code divides or indexes by.
-  auto bad = [&](const std::string& m) { return Status::Error(src + ": " + m); };
-  if (c.vocab_size <= 0 || c.hidden_size <= 0 || c.num_hidden_layers <= 0 ||
-      c.num_attention_heads <= 0)
-    return bad("vocab_size, hidden_size, num_hidden_layers and num_attention_heads must be positive");
-  if (c.num_key_value_heads <= 0 || c.num_attention_heads % c.num_key_value_heads != 0)
-    return bad("num_attention_heads must be a multiple of num_key_value_heads");
-  if (c.is_deepseek()) {
-    if (c.kv_lora_rank <= 0 || c.qk_rope_head_dim <= 0 || c.qk_rope_head_dim % 2 ||
-        c.v_head_dim <= 0 || c.qk_nope_head_dim < 0)
-      return bad("MLA dims (kv_lora_rank, qk_rope_head_dim even, v_head_dim) must be positive");
-    if (c.n_routed_experts > 0) {
-      if (c.num_experts_per_tok <= 0 || c.num_experts_per_tok > c.n_routed_experts)
-        return bad("num_experts_per_tok must be in 1..n_routed_experts");
-      if (c.n_group <= 0 || c.n_routed_experts % c.n_group != 0 || c.topk_group <= 0 ||
-          c.topk_group > c.n_group)
-        return bad("n_group must divide n_routed_experts and topk_group be in 1..n_group");
-      if (c.scoring_func != "softmax" && c.scoring_func != "sigmoid")
-        return bad("unsupported scoring_func '" + c.scoring_func + "' (softmax, sigmoid)");
-      if (c.topk_method != "greedy" && c.topk_method != "group_limited_greedy" &&
-          c.topk_method != "noaux_tc")
-        return bad("unsupported topk_method '" + c.topk_method +
-                   "' (greedy, group_limited_greedy, noaux_tc)");
-      if (c.moe_intermediate_size <= 0) return bad("moe_intermediate_size must be positive");
-    }
-  } else {
-    if (c.head_dim <= 0 || c.head_dim % 2) return bad("head_dim must be positive and even");
-  }
+  DSRT_RETURN_IF_ERROR(check_model_config(c, src));
   return c;
 }
 

@@ -1,5 +1,6 @@
 // The model hyper-parameters, with Hugging Face config.json field names kept so code reads
-// next to the paper and the reference. Parsed from config.json (and, later, GGUF metadata).
+// next to the paper and the reference. Parsed from config.json, or from a GGUF file's metadata
+// (llama.cpp's keys, see model_config_from_gguf).
 #pragma once
 
 #include <string>
@@ -32,6 +33,14 @@ struct ModelConfig {
   bool tie_word_embeddings = false;
   bool attention_bias = false;  // qkv bias (Qwen2 always has it)
   RopeScaling rope_scaling;
+  // RoPE pairs: true = adjacent (2i, 2i+1) ("normal" in ggml), false = half split (i, i + d/2)
+  // ("neox", HF's rotate_half). Set by the source, as it depends on the weights' row order:
+  // HF dense false; HF DeepSeek true; GGUF `llama` true (llama.cpp's converter permutes q/k
+  // rows so the adjacent form reproduces HF), `qwen2` false, `deepseek2` true.
+  bool rope_interleaved = false;
+  // Per-frequency divisors of inv_freq (GGUF `rope_freqs.weight`, which llama.cpp's converter
+  // writes for Llama-3 rope scaling instead of the scaling parameters); empty = none.
+  std::vector<float> rope_freq_factors;
   std::vector<int> bos_token_ids, eos_token_ids;
 
   // MLA (DeepSeek V2/V3). q_lora_rank 0 = no q compression (V2-Lite).
@@ -56,8 +65,18 @@ struct ModelConfig {
   int qk_head_dim() const { return qk_nope_head_dim + qk_rope_head_dim; }
 };
 
+// The structural checks every source's config must pass (positive sizes, divisibility, known
+// routing methods); `source` names the file.
+Status check_model_config(const ModelConfig& c, const std::string& source);
+
 // Parses config.json text; `source` names the file in error messages.
 Result<ModelConfig> parse_model_config(const std::string& json_text, const std::string& source);
 Result<ModelConfig> load_model_config(const std::string& path);
+
+class GgufFile;
+// From a GGUF file's metadata (and, where llama.cpp encodes a hyper-parameter as the presence
+// of a tensor, its tensor list): architectures deepseek2, llama, qwen2. Errors name the file
+// and the key.
+Result<ModelConfig> model_config_from_gguf(const GgufFile& f);
 
 }  // namespace dsrt

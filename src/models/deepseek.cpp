@@ -50,14 +50,15 @@ struct Layer {
 
 class DeepSeekModel final : public Model {
  public:
-  DeepSeekModel(ModelConfig c, std::shared_ptr<Backend> b, ModelOptions o, WeightStore ws)
-      : backend_(std::move(b)), opt_(o), store_(std::move(ws)) {
+  DeepSeekModel(ModelConfig c, std::shared_ptr<Backend> b, ModelOptions o,
+                std::shared_ptr<const TensorSource> src)
+      : backend_(std::move(b)), opt_(o), src_(std::move(src)) {
     config_ = std::move(c);
   }
 
   Status load() {
     const ModelConfig& c = config_;
-    WeightLoader wl(store_, c.fp8_block, &stats_);
+    WeightLoader wl(*src_, c.fp8_block, &stats_);
     const int64_t D = c.hidden_size, H = c.num_attention_heads, r = c.kv_lora_rank;
     const int64_t qk = c.qk_head_dim(), rope = c.qk_rope_head_dim;
     DSRT_ASSIGN_OR_RETURN(embed_, wl.matrix("model.embed_tokens.weight", c.vocab_size, D));
@@ -159,7 +160,7 @@ class DeepSeekModel final : public Model {
 
   std::shared_ptr<Backend> backend_;
   ModelOptions opt_;
-  WeightStore store_;
+  std::shared_ptr<const TensorSource> src_;  // keeps the file mappings alive
   Tensor embed_, norm_, lm_head_;
   std::vector<Layer> layers_;
   RopeTable rope_;
@@ -196,7 +197,9 @@ void DeepSeekModel::attention(int l, const Tensor& x, const std::vector<SeqInput
   ra.pos = pos.data();
   ra.inv_freq = rope_.inv_freq.data();
   ra.attn_factor = rope_.attn_factor;
-  ra.interleaved = true;  // DeepSeek rotates pairs (2i, 2i+1) (model.py view_as_complex)
+  // DeepSeek rotates pairs (2i, 2i+1) (model.py view_as_complex); so does llama.cpp's
+  // deepseek2 graph on unpermuted weights. Both sources set rope_interleaved = true.
+  ra.interleaved = c.rope_interleaved;
   ra.n_tok = N;
   ra.x = q.f32() + nope;  // rope part of each head of q
   ra.n_head = H;
@@ -373,9 +376,10 @@ Result<Tensor> DeepSeekModel::forward(const std::vector<SeqInput>& batch) {
   return logits;
 }
 
-Result<std::unique_ptr<Model>> load_deepseek(ModelConfig c, WeightStore ws,
+Result<std::unique_ptr<Model>> load_deepseek(ModelConfig c,
+                                             std::shared_ptr<const TensorSource> src,
                                              std::shared_ptr<Backend> b, const ModelOptions& o) {
-  auto m = std::make_unique<DeepSeekModel>(std::move(c), std::move(b), o, std::move(ws));
+  auto m = std::make_unique<DeepSeekModel>(std::move(c), std::move(b), o, std::move(src));
   DSRT_RETURN_IF_ERROR(m->load());
   return std::unique_ptr<Model>(std::move(m));
 }

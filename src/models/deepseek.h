@@ -1,11 +1,11 @@
 #pragma once
 
-#include "loaders/safetensors.h"
 #include "models/model.h"
+#include "models/weights.h"
 
 namespace dsrt {
 
-Result<std::unique_ptr<Model>> load_deepseek(ModelConfig c, WeightStore ws,
+Result<std::unique_ptr<Model>> load_deepseek(ModelConfig c, std::shared_ptr<const TensorSource> src,
                                              std::shared_ptr<Backend> b, const ModelOptions& o);
 
 }  // namespace dsrt

@@ -1,5 +1,6 @@
 // Dense decoder-only transformers of the R1-Distill models: Qwen2 (qkv bias) and Llama
-// (GQA, Llama-3 rope scaling). RoPE is the half-split ("neox") form of HF's rotate_half.
+// (GQA, Llama-3 rope scaling). RoPE is the half-split ("neox") form of HF's rotate_half, or the
+// adjacent-pair form for llama.cpp's permuted `llama` GGUFs (ModelConfig::rope_interleaved).
 #include <cmath>
 #include <cstring>
 
@@ -36,14 +37,14 @@ struct DenseLayer {
 
 class DenseModel final : public Model {
  public:
-  DenseModel(ModelConfig c, std::shared_ptr<Backend> b, WeightStore ws)
-      : backend_(std::move(b)), store_(std::move(ws)) {
+  DenseModel(ModelConfig c, std::shared_ptr<Backend> b, std::shared_ptr<const TensorSource> src)
+      : backend_(std::move(b)), src_(std::move(src)) {
     config_ = std::move(c);
   }
 
   Status load() {
     const ModelConfig& c = config_;
-    WeightLoader wl(store_, c.fp8_block, &stats_);
+    WeightLoader wl(*src_, c.fp8_block, &stats_);
     const int64_t D = c.hidden_size, H = c.num_attention_heads, KV = c.num_key_value_heads;
     const int64_t hd = c.head_dim, F = c.intermediate_size;
     DSRT_ASSIGN_OR_RETURN(embed_, wl.matrix("model.embed_tokens.weight", c.vocab_size, D));
@@ -100,7 +101,7 @@ class DenseModel final : public Model {
   }
 
   std::shared_ptr<Backend> backend_;
-  WeightStore store_;
+  std::shared_ptr<const TensorSource> src_;  // keeps the file mappings alive
   Tensor embed_, norm_, lm_head_;
   std::vector<DenseLayer> layers_;
   RopeTable rope_;
@@ -143,7 +144,9 @@ Result<Tensor> DenseModel::forward(const std::vector<SeqInput>& batch) {
   ra.pos = pos.data();
   ra.inv_freq = rope_.inv_freq.data();
   ra.attn_factor = rope_.attn_factor;
-  ra.interleaved = false;
+  // HF's rotate_half is the half-split form; llama.cpp's `llama` GGUFs have q/k rows permuted
+  // by the converter so that the adjacent-pair form gives the same result (see ModelConfig).
+  ra.interleaved = c.rope_interleaved;
   ra.stride_head = hd;
   for (int l = 0; l < c.num_hidden_layers; ++l) {
     const DenseLayer& L = layers_[l];
@@ -218,9 +221,9 @@ Result<Tensor> DenseModel::forward(const std::vector<SeqInput>& batch) {
   return logits;
 }
 
-Result<std::unique_ptr<Model>> load_dense(ModelConfig c, WeightStore ws,
+Result<std::unique_ptr<Model>> load_dense(ModelConfig c, std::shared_ptr<const TensorSource> src,
                                           std::shared_ptr<Backend> b) {
-  auto m = std::make_unique<DenseModel>(std::move(c), std::move(b), std::move(ws));
+  auto m = std::make_unique<DenseModel>(std::move(c), std::move(b), std::move(src));
   DSRT_RETURN_IF_ERROR(m->load());
   return std::unique_ptr<Model>(std::move(m));
 }

@@ -1,10 +1,11 @@
 #pragma once
 
-#include "loaders/safetensors.h"
 #include "models/model.h"
+#include "models/weights.h"
 
 namespace dsrt {
 
-Result<std::unique_ptr<Model>> load_dense(ModelConfig c, WeightStore ws, std::shared_ptr<Backend> b);
+Result<std::unique_ptr<Model>> load_dense(ModelConfig c, std::shared_ptr<const TensorSource> src,
+                                          std::shared_ptr<Backend> b);
 
 }  // namespace dsrt

@@ -1,24 +1,56 @@
 #include "models/model.h"
 
+#include <cstdio>
+#include <cstring>
 #include <filesystem>
 
+#include "loaders/gguf.h"
 #include "models/deepseek.h"
 #include "models/dense.h"
+#include "models/gguf_source.h"
 
 namespace dsrt {
+namespace {
+
+// A .gguf name, or any file that starts with GGUF's magic.
+bool is_gguf_file(const std::string& path) {
+  if (path.size() >= 5 && path.compare(path.size() - 5, 5, ".gguf") == 0) return true;
+  char magic[4] = {};
+  FILE* f = std::fopen(path.c_str(), "rb");
+  if (!f) return false;
+  const size_t n = std::fread(magic, 1, 4, f);
+  std::fclose(f);
+  return n == 4 && std::memcmp(magic, "GGUF", 4) == 0;
+}
+
+Result<std::unique_ptr<Model>> load(ModelConfig c, std::shared_ptr<const TensorSource> src,
+                                    std::shared_ptr<Backend> backend, const ModelOptions& opt) {
+  return c.is_deepseek() ? load_deepseek(std::move(c), std::move(src), std::move(backend), opt)
+                         : load_dense(std::move(c), std::move(src), std::move(backend));
+}
+
+}  // namespace
 
 Result<std::unique_ptr<Model>> load_model(const std::string& path, std::shared_ptr<Backend> backend,
                                           const ModelOptions& opt) {
   namespace fs = std::filesystem;
   std::error_code ec;
   if (!fs::exists(path, ec)) return Status::Error("model path " + path + " does not exist");
-  if (!fs::is_directory(path, ec))
-    return Status::Error(path + ": expected a checkpoint folder (config.json + *.safetensors)");
-  DSRT_ASSIGN_OR_RETURN(ModelConfig c, load_model_config(path + "/config.json"));
-  DSRT_ASSIGN_OR_RETURN(WeightStore ws, WeightStore::open_dir(path));
-  Result<std::unique_ptr<Model>> m =
-      c.is_deepseek() ? load_deepseek(std::move(c), std::move(ws), std::move(backend), opt)
-                      : load_dense(std::move(c), std::move(ws), std::move(backend));
+  Result<std::unique_ptr<Model>> m = Status::Error("");
+  if (!fs::is_directory(path, ec)) {
+    if (!is_gguf_file(path))
+      return Status::Error(path +
+                           ": expected a checkpoint folder (config.json + *.safetensors) or a "
+                           ".gguf file");
+    DSRT_ASSIGN_OR_RETURN(std::shared_ptr<GgufFile> f, GgufFile::open(path));
+    DSRT_ASSIGN_OR_RETURN(ModelConfig c, model_config_from_gguf(*f));
+    m = load(std::move(c), std::make_shared<GgufSource>(std::move(f)), std::move(backend), opt);
+  } else {
+    DSRT_ASSIGN_OR_RETURN(ModelConfig c, load_model_config(path + "/config.json"));
+    DSRT_ASSIGN_OR_RETURN(WeightStore ws, WeightStore::open_dir(path));
+    m = load(std::move(c), std::make_shared<SafetensorsSource>(std::move(ws)), std::move(backend),
+             opt);
+  }
   if (!m.ok()) return m.status().with_context(path);
   return m;
 }

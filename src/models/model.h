@@ -70,7 +70,8 @@ class Model {
   WeightStats stats_;
 };
 
-// Loads a model from a checkpoint folder (config.json + safetensors).
+// Loads a model from a checkpoint folder (config.json + safetensors) or from a GGUF file
+// written by llama.cpp (architectures deepseek2, llama, qwen2; a .gguf name or the GGUF magic).
 Result<std::unique_ptr<Model>> load_model(const std::string& path,
                                           std::shared_ptr<Backend> backend,
                                           const ModelOptions& opt = {});

@@ -64,6 +64,13 @@ RopeTable make_rope_table(const ModelConfig& c, int dim) {
   } else if (rs.type == "linear") {
     for (auto& f : t.inv_freq) f /= rs.factor;
   }
+  if (!c.rope_freq_factors.empty()) {
+    // ggml's rope divides each frequency by its factor (llama.cpp's rope_freqs tensor).
+    DSRT_CHECK_MSG(c.rope_freq_factors.size() == size_t(half),
+                   "rope_freq_factors has " + std::to_string(c.rope_freq_factors.size()) +
+                       " entries, expected " + std::to_string(half));
+    for (int i = 0; i < half; ++i) t.inv_freq[i] /= c.rope_freq_factors[i];
+  }
   return t;
 }
 

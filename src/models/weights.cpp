@@ -15,20 +15,20 @@ void WeightLoader::count(const Tensor& t) {
 }
 
 Result<Tensor> WeightLoader::matrix(const std::string& name, int64_t rows, int64_t cols) {
-  DSRT_ASSIGN_OR_RETURN(Tensor t, store_.get(name));
+  DSRT_ASSIGN_OR_RETURN(Tensor t, src_.get(name));
   if (t.shape != std::vector<int64_t>{rows, cols})
-    return Status::Error("tensor '" + name + "' has shape " + t.shape_str() + ", expected [" +
+    return Status::Error("tensor '" + src_.file_name(name) + "' has shape " + t.shape_str() + ", expected [" +
                          std::to_string(rows) + ", " + std::to_string(cols) + "]");
   if (!weight_dtype_supported(t.dtype))
-    return Status::Error("tensor '" + name + "' has unsupported dtype " +
+    return Status::Error("tensor '" + src_.file_name(name) + "' has unsupported dtype " +
                          std::string(dtype_name(t.dtype)));
   count(t);
   if (t.dtype == DType::F8_E4M3) {
     // DeepSeek-V3 FP8: w = q * weight_scale_inv[i/B][j/B] (a multiply, despite the name).
     const std::string sname = name + "_scale_inv";
-    if (!store_.has(sname))
+    if (!src_.has(sname))
       return Status::Error("FP8 tensor '" + name + "' has no '" + sname + "' beside it");
-    DSRT_ASSIGN_OR_RETURN(Tensor s, store_.get(sname));
+    DSRT_ASSIGN_OR_RETURN(Tensor s, src_.get(sname));
     const int64_t b = fp8_block_ > 0 ? fp8_block_ : 128;
     const std::vector<int64_t> want = {(rows + b - 1) / b, (cols + b - 1) / b};
     if (s.shape != want)
@@ -50,12 +50,12 @@ Result<Tensor> WeightLoader::matrix(const std::string& name, int64_t rows, int64
 }
 
 Result<Tensor> WeightLoader::vector_f32(const std::string& name, int64_t n) {
-  DSRT_ASSIGN_OR_RETURN(Tensor t, store_.get(name));
+  DSRT_ASSIGN_OR_RETURN(Tensor t, src_.get(name));
   if (t.shape != std::vector<int64_t>{n})
-    return Status::Error("tensor '" + name + "' has shape " + t.shape_str() + ", expected [" +
+    return Status::Error("tensor '" + src_.file_name(name) + "' has shape " + t.shape_str() + ", expected [" +
                          std::to_string(n) + "]");
   if (t.dtype != DType::F32 && t.dtype != DType::F16 && t.dtype != DType::BF16)
-    return Status::Error("tensor '" + name + "' has unsupported dtype " +
+    return Status::Error("tensor '" + src_.file_name(name) + "' has unsupported dtype " +
                          std::string(dtype_name(t.dtype)) + " for a vector");
   count(t);
   Tensor f = Tensor::zeros(DType::F32, {n}, name);

@@ -1,0 +1,42 @@
+// GGUF files written by llama.cpp as a TensorSource: Hugging Face tensor names are mapped to
+// llama.cpp's (src/llama-arch.cpp LLM_TENSOR_NAMES, convert_hf_to_gguf.py), and tensors whose
+// GGUF layout differs from HF's are handed out in HF's:
+//  - stacked experts ffn_{gate,up,down}_exps [n_expert, out, in] -> one zero-copy 2-D view per
+//    `mlp.experts.E.*_proj.weight`;
+//  - DeepSeek's kv_b_proj, which llama.cpp's converter splits into attn_k_b [H, r, nope] (the
+//    k part transposed) and attn_v_b [H, v, r] and no longer writes: assembled once at load
+//    into an F32 [H * (nope + v), r] tensor (dequantized exactly; costs F32 memory for
+//    kv_b, 4 * H * (nope + v) * r bytes per layer). Older files with attn_kv_b use it as is.
+// Q/K rows of `llama` files stay as the converter permuted them; the config's
+// rope_interleaved says how to rotate them (see ModelConfig).
+#pragma once
+
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "loaders/gguf.h"
+#include "models/weights.h"
+
+namespace dsrt {
+
+// llama.cpp's name for a Hugging Face tensor name that maps one to one ("model.norm.weight"
+// -> "output_norm.weight"); nullopt for names with no direct GGUF tensor (experts, kv_b_proj)
+// or unknown names.
+std::optional<std::string> gguf_tensor_name(const std::string& hf_name);
+
+class GgufSource final : public TensorSource {
+ public:
+  explicit GgufSource(std::shared_ptr<GgufFile> f) : f_(std::move(f)) {}
+  bool has(const std::string& hf_name) const override;
+  Result<Tensor> get(const std::string& hf_name) const override;
+  std::string file_name(const std::string& hf_name) const override;
+  const GgufFile& file() const { return *f_; }
+
+ private:
+  Result<Tensor> expert(const std::string& gguf_stacked, int64_t e) const;
+  Result<Tensor> kv_b(int layer) const;
+  std::shared_ptr<GgufFile> f_;
+};
+
+}  // namespace dsrt
