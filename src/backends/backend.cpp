@@ -1,5 +1,9 @@
 #include "backends/backend.h"
 
+#ifdef DSRT_HAVE_CUDA
+#include "backends/cuda/cuda_backend.h"
+#endif
+
 namespace dsrt {
 
 namespace {
@@ -53,6 +57,25 @@ class FallbackBackend final : public Backend {
   }
   std::unique_ptr<Backend> p_, f_;
 };
+
+// "cuda" or "cuda:N": the GPU, with the CPU backend for the ops it does not run.
+Result<std::unique_ptr<Backend>> make_cuda_by_name(const std::string& name, int n_threads) {
+#ifdef DSRT_HAVE_CUDA
+  int device = 0;
+  if (name.size() > 4) {
+    const std::string idx = name.substr(5);
+    if (idx.empty() || idx.size() > 4 || idx.find_first_not_of("0123456789") != std::string::npos)
+      return Status::Error("backend '" + name + "': expected cuda or cuda:N, N a device index");
+    device = std::stoi(idx);
+  }
+  DSRT_ASSIGN_OR_RETURN(auto gpu, make_cuda_backend(device));
+  DSRT_ASSIGN_OR_RETURN(auto cpu, make_backend("cpu", n_threads));
+  return make_fallback_backend(std::move(gpu), std::move(cpu));
+#else
+  return Status::Error("backend '" + name +
+                       "': this dsrt was built without CUDA (configure with -DDSRT_CUDA=ON)");
+#endif
+}
 }  // namespace
 
 const char* op_name(Op op) { return kOpNames[int(op)]; }
@@ -71,10 +94,21 @@ std::unique_ptr<Backend> make_fallback_backend(std::unique_ptr<Backend> primary,
   return std::make_unique<FallbackBackend>(std::move(primary), std::move(fallback));
 }
 
-std::vector<std::string> backend_names() { return {"cpu", "cpu-ref"}; }
+// "cuda" is listed only where a device answers, so loops over every backend (the op tests,
+// dsrt test-ops) also run on machines without one; make_backend("cuda") says why it cannot
+// start there.
+std::vector<std::string> backend_names() {
+  std::vector<std::string> v = {"cpu", "cpu-ref"};
+#ifdef DSRT_HAVE_CUDA
+  static const bool have_device = cuda_device_count() > 0;
+  if (have_device) v.push_back("cuda");
+#endif
+  return v;
+}
 
 Result<std::unique_ptr<Backend>> make_backend(const std::string& name, int n_threads) {
   if (name == "cpu-ref") return make_cpu_ref_backend();
+  if (name == "cuda" || name.rfind("cuda:", 0) == 0) return make_cuda_by_name(name, n_threads);
   if (name == "cpu")
     return make_fallback_backend(make_cpu_opt_backend(std::make_shared<ThreadPool>(n_threads)),
                                  make_cpu_ref_backend());
