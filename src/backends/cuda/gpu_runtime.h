@@ -1,8 +1,10 @@
-// The thin layer between the CUDA-dialect sources and the vendor runtime. Every runtime and
-// BLAS call in backends/cuda goes through these names, so a CUDA-like toolkit (HIP through
+// The thin layer between the CUDA-dialect sources and the vendor runtime. Every runtime call
+// in backends/cuda goes through the gpu* names below, so a CUDA-like toolkit (HIP through
 // hipify, MUSA, CoreX) needs only another branch of this header, never edits to the kernels.
-// Kernels use plain CUDA C++ (no inline PTX); warp-level code uses kGpuWarp and gpu_shfl_xor
-// so a 64-wide wavefront target can change them in one place.
+// The few BLAS calls (cublasGemmEx and handle set-up) sit in cuda_backend.cpp (matmul_dev and
+// create) and bench/cuda; hipify maps them to hipBLAS one for one. Kernels use plain CUDA C++
+// (no inline PTX); warp-level code uses kGpuWarp so a 64-wide wavefront target can change it
+// in one place.
 #pragma once
 
 #if defined(DSRT_GPU_HIP)
