@@ -1,0 +1,54 @@
+// Load generator for `dsrt bench serve`: drives an OpenAI-compatible server with streaming
+// completions and reports throughput and latency the way vLLM's benchmark_serving does:
+//   TTFT  time from the scheduled send time to the first streamed token,
+//   TPOT  (latency - TTFT) / (output tokens - 1) per request,
+//   ITL   gaps between consecutive streamed chunks,
+//   goodput  completed requests per second that met every given SLO.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "core/status.h"
+
+namespace dsrt::server {
+
+struct LoadOptions {
+  std::string url = "http://127.0.0.1:8080";
+  std::string api_key;
+  int concurrency = 16;
+  int requests = 200;
+  double rate = 0;  // requests per second (Poisson arrivals); 0 = as fast as concurrency allows
+  int prompt_len = 64, gen_len = 64;
+  int vocab = 1000;        // random prompt ids are drawn from [100, 100 + vocab)
+  double slo_ttft_ms = 0;  // 0 = no SLO
+  double slo_tpot_ms = 0;
+  uint64_t seed = 1;
+  // Chaos for soak runs: a fraction of requests hangs up mid-stream, another sends bad input.
+  double disconnect_frac = 0, bad_frac = 0;
+  double timeout_s = 600;
+};
+
+struct Summary {
+  double mean = 0, p50 = 0, p90 = 0, p99 = 0;
+};
+
+struct LoadReport {
+  int completed = 0, failed = 0, disconnected = 0, bad_sent = 0, bad_answered = 0;
+  int64_t output_tokens = 0, prompt_tokens = 0;
+  double duration_s = 0;
+  double request_throughput = 0, output_throughput = 0, goodput = 0;
+  Summary ttft_ms, tpot_ms, itl_ms, e2e_ms;
+  std::vector<std::string> errors;  // the first few failures, for the report
+  nlohmann::json to_json() const;
+};
+
+Result<LoadReport> run_load(const LoadOptions& opt);
+
+Summary summarize(std::vector<double> v);
+
+}  // namespace dsrt::server
