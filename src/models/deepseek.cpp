@@ -6,28 +6,16 @@
 #include <cstring>
 
 #include "models/deepseek.h"
+#include "models/kv_cache.h"
 #include "models/rope.h"
 #include "models/weights.h"
 
 namespace dsrt {
 namespace {
 
-// The MLA cache keeps, per layer and token, the normalised latent c_KV (kv_lora_rank values)
-// followed by the RoPE'd shared key k_pe (qk_rope_head_dim values) and nothing else.
-class MlaCache final : public KvCache {
- public:
-  MlaCache(int n_layer, int32_t n_ctx, int64_t row) : row_(row) {
-    n_ctx_ = n_ctx;
-    for (int l = 0; l < n_layer; ++l)
-      layers_.push_back(Tensor::zeros(DType::F32, {n_ctx, row}, "mla_cache"));
-  }
-  size_t bytes() const override { return layers_.size() * size_t(n_ctx_) * size_t(row_) * 4; }
-  float* row(int layer, int64_t pos) { return layers_[layer].f32() + pos * row_; }
-
- private:
-  int64_t row_;
-  std::vector<Tensor> layers_;
-};
+// The MLA cache (a KvSeq) keeps, per layer and token, the normalised latent c_KV
+// (kv_lora_rank values) followed by the RoPE'd shared key k_pe (qk_rope_head_dim values) and
+// nothing else.
 
 struct MlpWeights {
   Tensor gate, up, down;
@@ -130,8 +118,11 @@ class DeepSeekModel final : public Model {
 
   Result<std::unique_ptr<KvCache>> new_cache(int32_t n_ctx) const override {
     if (n_ctx <= 0) return Status::Error("context size must be positive");
-    return std::unique_ptr<KvCache>(
-        new MlaCache(config_.num_hidden_layers, n_ctx, cache_values_per_token_layer()));
+    return make_contiguous_kv(config_.num_hidden_layers, n_ctx, cache_values_per_token_layer());
+  }
+
+  Result<std::unique_ptr<KvPool>> new_kv_pool(int32_t n_blocks, int32_t block_size) const override {
+    return make_kv_pool(config_.num_hidden_layers, n_blocks, block_size, cache_values_per_token_layer());
   }
 
   Result<Tensor> forward(const std::vector<SeqInput>& batch) override;
@@ -215,7 +206,7 @@ void DeepSeekModel::attention(int l, const Tensor& x, const std::vector<SeqInput
   Tensor o = Tensor::zeros(DType::F32, {N, H * vd});  // attention output before o_proj
   int64_t t0 = 0;
   for (const SeqInput& s : batch) {
-    auto* cache = static_cast<MlaCache*>(s.cache);
+    auto* cache = static_cast<KvSeq*>(s.cache);
     const int64_t n = int64_t(s.tokens.size()), start = cache->n_past(), n_kv = start + n;
     for (int64_t i = 0; i < n; ++i) {
       float* row = cache->row(l, start + i);
@@ -228,11 +219,11 @@ void DeepSeekModel::attention(int l, const Tensor& x, const std::vector<SeqInput
     aa.n_head = H;
     aa.q_pos = pos.data() + t0;
     aa.scale = softmax_scale_;
-    const float* cache0 = cache->row(l, 0);
+    const float* cache0 = cache->layer_base(l);  // arena row 0; rows via the block table
     if (opt_.attn == AttnForm::Naive) {
       // Decompress K_nope and V for every cached position: [n_kv, H, nope + v].
       Tensor clat = Tensor::zeros(DType::F32, {n_kv, r});
-      for (int64_t j = 0; j < n_kv; ++j) std::memcpy(clat.f32() + j * r, cache0 + j * crow, r * 4);
+      for (int64_t j = 0; j < n_kv; ++j) std::memcpy(clat.f32() + j * r, cache->row(l, j), r * 4);
       Tensor kvb = Tensor::zeros(DType::F32, {n_kv, H * kvb_row});
       be.matmul(clat, L.kv_b, kvb);  // {n_kv, H * (nope + v)}
       Tensor k = Tensor::zeros(DType::F32, {n_kv, H, qk});
@@ -240,7 +231,7 @@ void DeepSeekModel::attention(int l, const Tensor& x, const std::vector<SeqInput
         for (int64_t h = 0; h < H; ++h) {
           float* kr = k.f32() + (j * H + h) * qk;
           std::memcpy(kr, kvb.f32() + j * H * kvb_row + h * kvb_row, nope * 4);
-          std::memcpy(kr + nope, cache0 + j * crow + r, rope * 4);
+          std::memcpy(kr + nope, cache->row(l, j) + r, rope * 4);
         }
       aa.q = q.f32() + t0 * H * qk;
       aa.q_stride_tok = H * qk;
@@ -283,6 +274,8 @@ void DeepSeekModel::attention(int l, const Tensor& x, const std::vector<SeqInput
       aa.k_stride_tok = crow;
       aa.k_stride_head = 0;
       aa.v = cache0;
+      aa.kv_block_table = cache->block_table();
+      aa.kv_block_size = cache->block_size();
       aa.v_stride_tok = crow;
       aa.v_stride_head = 0;
       aa.n_head_kv = 1;
@@ -332,7 +325,8 @@ Result<Tensor> DeepSeekModel::forward(const std::vector<SeqInput>& batch) {
   std::vector<int32_t> tokens, pos;
   int64_t n_out = 0;
   for (const SeqInput& s : batch) {
-    if (!s.cache || !dynamic_cast<MlaCache*>(s.cache))
+    auto* kv = dynamic_cast<KvSeq*>(s.cache);
+    if (!kv || kv->arena()->row_floats() != cache_values_per_token_layer())
       return Status::Error("forward: a sequence has no MLA cache of this model");
     if (s.tokens.empty()) return Status::Error("forward: empty token list");
     if (int64_t(s.cache->n_past()) + int64_t(s.tokens.size()) > s.cache->n_ctx())
@@ -347,6 +341,9 @@ Result<Tensor> DeepSeekModel::forward(const std::vector<SeqInput>& batch) {
     }
     n_out += s.all_logits ? int64_t(s.tokens.size()) : 1;
   }
+  // Storage for every new position (paged caches take blocks from their pool here).
+  for (const SeqInput& s : batch)
+    DSRT_RETURN_IF_ERROR(s.cache->reserve(s.cache->n_past() + int32_t(s.tokens.size())));
   const int64_t N = int64_t(tokens.size()), D = c.hidden_size;
   Backend& be = *backend_;
   Tensor h = Tensor::zeros(DType::F32, {N, D});

@@ -5,29 +5,12 @@
 #include <cstring>
 
 #include "models/dense.h"
+#include "models/kv_cache.h"
 #include "models/rope.h"
 #include "models/weights.h"
 
 namespace dsrt {
 namespace {
-
-class KvCacheDense final : public KvCache {
- public:
-  KvCacheDense(int n_layer, int32_t n_ctx, int64_t row) : row_(row) {
-    n_ctx_ = n_ctx;
-    for (int l = 0; l < n_layer; ++l) {
-      k_.push_back(Tensor::zeros(DType::F32, {n_ctx, row}, "k_cache"));
-      v_.push_back(Tensor::zeros(DType::F32, {n_ctx, row}, "v_cache"));
-    }
-  }
-  size_t bytes() const override { return 2 * k_.size() * size_t(n_ctx_) * size_t(row_) * 4; }
-  float* k(int l, int64_t p) { return k_[l].f32() + p * row_; }
-  float* v(int l, int64_t p) { return v_[l].f32() + p * row_; }
-
- private:
-  int64_t row_;
-  std::vector<Tensor> k_, v_;
-};
 
 struct DenseLayer {
   Tensor attn_norm, ffn_norm, wq, wk, wv, wo, bq, bk, bv, gate, up, down;
@@ -85,8 +68,11 @@ class DenseModel final : public Model {
 
   Result<std::unique_ptr<KvCache>> new_cache(int32_t n_ctx) const override {
     if (n_ctx <= 0) return Status::Error("context size must be positive");
-    return std::unique_ptr<KvCache>(new KvCacheDense(
-        config_.num_hidden_layers, n_ctx, int64_t(config_.num_key_value_heads) * config_.head_dim));
+    return make_contiguous_kv(config_.num_hidden_layers, n_ctx, cache_values_per_token_layer());
+  }
+
+  Result<std::unique_ptr<KvPool>> new_kv_pool(int32_t n_blocks, int32_t block_size) const override {
+    return make_kv_pool(config_.num_hidden_layers, n_blocks, block_size, cache_values_per_token_layer());
   }
 
   Result<Tensor> forward(const std::vector<SeqInput>& batch) override;
@@ -112,7 +98,8 @@ Result<Tensor> DenseModel::forward(const std::vector<SeqInput>& batch) {
   std::vector<int32_t> tokens, pos;
   int64_t n_out = 0;
   for (const SeqInput& s : batch) {
-    if (!s.cache || !dynamic_cast<KvCacheDense*>(s.cache))
+    auto* kvs = dynamic_cast<KvSeq*>(s.cache);
+    if (!kvs || kvs->arena()->row_floats() != cache_values_per_token_layer())
       return Status::Error("forward: a sequence has no KV cache of this model");
     if (s.tokens.empty()) return Status::Error("forward: empty token list");
     if (int64_t(s.cache->n_past()) + int64_t(s.tokens.size()) > s.cache->n_ctx())
@@ -127,6 +114,8 @@ Result<Tensor> DenseModel::forward(const std::vector<SeqInput>& batch) {
     }
     n_out += s.all_logits ? int64_t(s.tokens.size()) : 1;
   }
+  for (const SeqInput& s : batch)
+    DSRT_RETURN_IF_ERROR(s.cache->reserve(s.cache->n_past() + int32_t(s.tokens.size())));
   Backend& be = *backend_;
   const int64_t N = int64_t(tokens.size()), D = c.hidden_size, H = c.num_attention_heads;
   const int64_t KV = c.num_key_value_heads, hd = c.head_dim;
@@ -167,21 +156,24 @@ Result<Tensor> DenseModel::forward(const std::vector<SeqInput>& batch) {
     be.rope(ra);
     int64_t t0 = 0;
     for (const SeqInput& s : batch) {
-      auto* cache = static_cast<KvCacheDense*>(s.cache);
+      // A cache row holds K then V of every KV head: [2, KV, head_dim].
+      auto* cache = static_cast<KvSeq*>(s.cache);
       const int64_t n = int64_t(s.tokens.size()), start = cache->n_past();
       for (int64_t i = 0; i < n; ++i) {
-        std::memcpy(cache->k(l, start + i), k.f32() + (t0 + i) * KV * hd, KV * hd * 4);
-        std::memcpy(cache->v(l, start + i), v.f32() + (t0 + i) * KV * hd, KV * hd * 4);
+        std::memcpy(cache->row(l, start + i), k.f32() + (t0 + i) * KV * hd, KV * hd * 4);
+        std::memcpy(cache->row(l, start + i) + KV * hd, v.f32() + (t0 + i) * KV * hd, KV * hd * 4);
       }
       AttentionArgs aa;
       aa.q = q.f32() + t0 * H * hd;
       aa.q_stride_tok = H * hd;
       aa.q_stride_head = hd;
-      aa.k = cache->k(l, 0);
-      aa.k_stride_tok = KV * hd;
+      aa.k = cache->layer_base(l);
+      aa.k_stride_tok = 2 * KV * hd;
       aa.k_stride_head = hd;
-      aa.v = cache->v(l, 0);
-      aa.v_stride_tok = KV * hd;
+      aa.v = cache->layer_base(l) + KV * hd;
+      aa.v_stride_tok = 2 * KV * hd;
+      aa.kv_block_table = cache->block_table();
+      aa.kv_block_size = cache->block_size();
       aa.v_stride_head = hd;
       aa.out = o.f32() + t0 * H * hd;
       aa.o_stride_tok = H * hd;

@@ -34,11 +34,34 @@ class KvCache {
   void clear() { n_past_ = 0; }
   // Forgets positions >= n (they are overwritten by the next forward); keeps a shared prefix.
   void truncate(int32_t n) { n_past_ = std::min(n_past_, std::max(n, 0)); }
+  // Makes sure positions [0, n) have storage. A cache from a KvPool takes the blocks it lacks
+  // from the pool, all or none ("KV pool exhausted" otherwise); a contiguous cache only checks
+  // n <= n_ctx(). forward() reserves what it needs itself.
+  virtual Status reserve(int32_t n) {
+    if (n > n_ctx_) return Status::Error("context full: " + std::to_string(n) + " > " + std::to_string(n_ctx_));
+    return Status::Ok();
+  }
+  // Blocks this sequence holds from its pool (0 for a contiguous cache).
+  virtual int32_t n_blocks_held() const { return 0; }
 
  protected:
   friend class DeepSeekModel;
   friend class DenseModel;
   int32_t n_ctx_ = 0, n_past_ = 0;
+};
+
+// A pool of fixed-size KV blocks shared by many sequences (a paged KV cache, as in vLLM's
+// PagedAttention): a sequence holds only the blocks its tokens fill, and returns them to the
+// pool when its KvCache is destroyed. This is what admission control in the server counts.
+class KvPool {
+ public:
+  virtual ~KvPool() = default;
+  virtual int32_t block_size() const = 0;  // tokens per block
+  virtual int32_t n_blocks() const = 0;
+  virtual int32_t n_free() const = 0;
+  virtual size_t bytes() const = 0;        // the whole arena
+  // A new, empty sequence of at most max_tokens positions; it takes blocks as it grows.
+  virtual Result<std::unique_ptr<KvCache>> new_sequence(int32_t max_tokens) = 0;
 };
 
 struct SeqInput {
@@ -61,6 +84,10 @@ class Model {
   // Values stored per token per layer in the KV cache (MLA: kv_lora_rank + qk_rope_head_dim).
   virtual int64_t cache_values_per_token_layer() const = 0;
   virtual Result<std::unique_ptr<KvCache>> new_cache(int32_t n_ctx) const = 0;
+  // A paged cache of n_blocks blocks of block_size tokens for all layers.
+  virtual Result<std::unique_ptr<KvPool>> new_kv_pool(int32_t n_blocks, int32_t block_size) const {
+    return Status::Error("this model has no paged KV cache");
+  }
   // Runs the batch; returns logits [rows, vocab], rows in batch order (every token of a
   // sequence with all_logits, else its last token). Advances each cache.
   virtual Result<Tensor> forward(const std::vector<SeqInput>& batch) = 0;

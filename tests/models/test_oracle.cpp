@@ -160,6 +160,55 @@ TEST(Oracle, BatchedSequencesMatchSingle) {
   EXPECT_LE(rel_err(both.value().f32() + V, cases[1]["prefill"]["last_logits"], max_b), kTol);
 }
 
+// Sequences in a paged pool (blocks of 4 tokens, interleaved between two sequences so their
+// blocks are not contiguous) give the oracle's logits; blocks go back on destruction; an
+// exhausted pool is a clear error that leaves the sequence untouched.
+TEST(Oracle, PagedKvPool) {
+  const Checkpoint ck = checkpoints()[0];
+  const json cases = load_json(ck.dir + "/cases.json")["cases"];
+  for (AttnForm f : {AttnForm::Naive, AttnForm::Absorb}) {
+    ModelOptions mo;
+    mo.attn = f;
+    auto m = load_model(ck.dir, std::shared_ptr<Backend>(make_backend("cpu", 2).value()), mo);
+    ASSERT_TRUE(m.ok());
+    Model& model = *m.value();
+    auto pool = model.new_kv_pool(40, 4);
+    ASSERT_TRUE(pool.ok()) << pool.status().message();
+    const std::vector<int32_t> a = cases[1]["tokens"].get<std::vector<int32_t>>();  // 33 tokens
+    const std::vector<int32_t> b = cases[0]["tokens"].get<std::vector<int32_t>>();  // 7 tokens
+    {
+      auto sa = pool.value()->new_sequence(64).value();
+      auto sb = pool.value()->new_sequence(64).value();
+      // Feed both one token at a time so their blocks interleave in the arena.
+      const int64_t V = model.config().vocab_size;
+      double worst = 0;
+      for (size_t p = 0; p < a.size(); ++p) {
+        std::vector<SeqInput> batch = {{sa.get(), std::span<const int32_t>(&a[p], 1), false}};
+        if (p < b.size()) batch.push_back({sb.get(), std::span<const int32_t>(&b[p], 1), false});
+        auto r = model.forward(batch);
+        ASSERT_TRUE(r.ok()) << r.status().message();
+        worst = std::max(worst, rel_err(r.value().f32(), cases[1]["prefill"]["all_logits"][p],
+                                        cases[1]["max_abs_logit"].get<double>()));
+        if (p < b.size())
+          worst = std::max(worst, rel_err(r.value().f32() + V, cases[0]["prefill"]["all_logits"][p],
+                                          cases[0]["max_abs_logit"].get<double>()));
+      }
+      EXPECT_LE(worst, kTol);
+      EXPECT_EQ(sa->n_blocks_held(), 9);  // ceil(33 / 4)
+      EXPECT_EQ(sb->n_blocks_held(), 2);
+      EXPECT_EQ(pool.value()->n_free(), 40 - 11);
+      // 29 free blocks = 116 tokens: a 120-token prompt cannot fit.
+      auto sc = pool.value()->new_sequence(200).value();
+      std::vector<int32_t> big(120, 5);
+      auto r = model.forward({{sc.get(), big, false}});
+      ASSERT_FALSE(r.ok());
+      EXPECT_NE(r.status().message().find("KV pool exhausted"), std::string::npos) << r.status().message();
+      EXPECT_EQ(sc->n_past(), 0);
+    }
+    EXPECT_EQ(pool.value()->n_free(), 40);
+  }
+}
+
 TEST(Oracle, CacheHoldsOnlyTheLatent) {
   const Checkpoint ck = checkpoints()[0];
   auto m = load_model(ck.dir, std::shared_ptr<Backend>(make_backend("cpu", 1).value()));
