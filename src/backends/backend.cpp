@@ -98,7 +98,7 @@ std::unique_ptr<Backend> make_fallback_backend(std::unique_ptr<Backend> primary,
 // dsrt test-ops) also run on machines without one; make_backend("cuda") says why it cannot
 // start there.
 std::vector<std::string> backend_names() {
-  std::vector<std::string> v = {"cpu", "cpu-ref"};
+  std::vector<std::string> v = {"cpu", "cpu-generic", "cpu-decode", "cpu-ref"};
 #ifdef DSRT_HAVE_CUDA
   static const bool have_device = cuda_device_count() > 0;
   if (have_device) v.push_back("cuda");
@@ -109,10 +109,16 @@ std::vector<std::string> backend_names() {
 Result<std::unique_ptr<Backend>> make_backend(const std::string& name, int n_threads) {
   if (name == "cpu-ref") return make_cpu_ref_backend();
   if (name == "cuda" || name.rfind("cuda:", 0) == 0) return make_cuda_by_name(name, n_threads);
-  if (name == "cpu")
-    return make_fallback_backend(make_cpu_opt_backend(std::make_shared<ThreadPool>(n_threads)),
-                                 make_cpu_ref_backend());
-  return Status::Error("unknown backend '" + name + "' (known: cpu, cpu-ref)");
+  CpuOptOptions opt;
+  if (name == "cpu-generic") {
+    opt.quant = QuantKernels::Generic;
+  } else if (name == "cpu-decode") {
+    opt.quant = QuantKernels::DecodeF32;
+  } else if (name != "cpu") {
+    return Status::Error("unknown backend '" + name + "' (known: cpu, cpu-generic, cpu-decode, cpu-ref)");
+  }
+  return make_fallback_backend(make_cpu_opt_backend(std::make_shared<ThreadPool>(n_threads), opt),
+                               make_cpu_ref_backend());
 }
 
 }  // namespace dsrt

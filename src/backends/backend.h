@@ -116,13 +116,24 @@ class Backend {
 
 // The plain scalar reference, kept forever as the oracle for every other kernel.
 std::unique_ptr<Backend> make_cpu_ref_backend();
+// How cpu/opt runs matmuls on block-quantized weights. Best: activations quantized to 8 bits
+// and integer dot products, AVX2 where the build targets it ("cpu"). Generic: the same
+// arithmetic in portable C++, the path ARM builds run ("cpu-generic"). DecodeF32: decode each
+// weight row to float and take a float dot, exact up to float rounding ("cpu-decode"; the
+// baseline of the benchmarks).
+enum class QuantKernels { Best, Generic, DecodeF32 };
+struct CpuOptOptions {
+  QuantKernels quant = QuantKernels::Best;
+};
 // The optimized CPU backend (threads, contiguous SIMD-friendly loops); ops it does not
 // accelerate are forwarded to the reference.
-std::unique_ptr<Backend> make_cpu_opt_backend(std::shared_ptr<ThreadPool> pool);
+std::unique_ptr<Backend> make_cpu_opt_backend(std::shared_ptr<ThreadPool> pool,
+                                              CpuOptOptions options = {});
 // Routes each op to `primary` when it supports it, else to `fallback`.
 std::unique_ptr<Backend> make_fallback_backend(std::unique_ptr<Backend> primary,
                                                std::unique_ptr<Backend> fallback);
-// By name: "cpu" (= optimized with reference fallback) or "cpu-ref".
+// By name: "cpu" (= optimized with reference fallback), "cpu-generic" / "cpu-decode" (the same
+// with QuantKernels::Generic / DecodeF32), or "cpu-ref".
 Result<std::unique_ptr<Backend>> make_backend(const std::string& name, int n_threads);
 std::vector<std::string> backend_names();
 

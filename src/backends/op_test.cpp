@@ -59,9 +59,24 @@ Tensor random_weight(std::mt19937_64& rng, DType dt, int64_t rows, int64_t cols)
     w.block_scale = s;
     w.scale_block = int32_t(b);
   } else {
-    DSRT_CHECK(false);
+    // GGUF block types: each row through the reference quantizer.
+    for (int64_t r = 0; r < rows; ++r)
+      quantize_row(dt, src.f32() + r * cols, w.ptr<uint8_t>() + r * w.row_bytes(), cols);
   }
   return w;
+}
+
+// The block-quantized weight types the matmul sweep covers, and the activation block each one
+// may be paired with. The contract (as ggml's vec_dot_type): a backend may quantize the
+// activations of a matmul with such weights to 8 bits in blocks of 32 (legacy types) or 256
+// (K types) with step amax / 127; the bound in test_matmul allows exactly that error.
+constexpr DType kQuantTypes[] = {DType::Q8_0, DType::Q4_0, DType::Q4_1, DType::Q5_0, DType::Q5_1,
+                                 DType::Q4_K, DType::Q5_K, DType::Q6_K, DType::Q2_K, DType::Q3_K};
+bool is_k_type(DType t) {
+  return dtype_info(t).block_size == 256;
+}
+int64_t act_block_of(DType t) {
+  return is_k_type(t) ? 256 : 32;
 }
 
 struct Checker {
@@ -113,16 +128,86 @@ std::vector<int64_t> sizes(bool quick) {
   return quick ? std::vector<int64_t>{1, 3, 65} : std::vector<int64_t>{1, 3, 63, 65, 4097};
 }
 
+// Worst-case error bound for one output y[i, j] of matmul / matmul_xw, divided into the
+// measured error: a result <= 1 passes.
+//  - Float weights (and matmul_xw, which decodes rows exactly): a float32 length-k dot
+//    product (Higham, recursive summation) has |err| <= gamma_k * sum_q |x_q w_q|,
+//    gamma_k = k u / (1 - k u); k + 2 covers the final roundings of both sides.
+//  - Matmul with block-quantized weights: the candidate may round the activations to 8-bit
+//    blocks (see kQuantTypes), each element within half a step, delta_q = d_b / 2 with
+//    d_b = amax(block of x holding q) / 127 (+256 u of slack for the rounding of x / d and of
+//    d itself), so |err| <= sum_q |w_q| delta_q exactly in the integer part; the float work on
+//    top (scales multiplied per block, sums of k / 32 block terms) is bounded by gamma_{k+4}
+//    * sum_q (|w_q| + 4 M_q)(|x_q| + delta_q), M_q the largest |w| in q's weight block: the
+//    kernel forms each weight as scale * quant + offset, neither term beyond ~2 M_q, so each
+//    rounding is relative to <= 4 M_q rather than to |w_q|.
+double matmul_error_ratio(const Tensor& x, const Tensor& w, const Tensor& yc, const Tensor& yr,
+                          bool xw) {
+  const int64_t n = x.rows(), k = x.cols(), m = yr.cols();
+  const bool quant_act = !xw && dtype_info(w.dtype).block_size > 1;
+  const double g = double(k + 4) * kU / (1 - double(k + 4) * kU);
+  std::vector<double> wabs(static_cast<size_t>(k)), wmag(wabs), delta(wabs);
+  // The weight decoded once (weight_at has no reader for block types).
+  std::vector<float> wf(size_t(w.rows() * w.cols()));
+  for (int64_t r = 0; r < w.rows(); ++r) weight_row_to_f32(w, r, wf.data() + r * w.cols());
+  double worst = 0;
+  for (int64_t j = 0; j < m; ++j) {
+    for (int64_t q = 0; q < k; ++q) wabs[q] = std::fabs(xw ? wf[q * m + j] : wf[j * k + q]);
+    if (quant_act) {
+      const int64_t wb = dtype_info(w.dtype).block_size;
+      for (int64_t b = 0; b < k; b += wb) {
+        double mx = 0;
+        for (int64_t q = b; q < b + wb; ++q) mx = std::max(mx, wabs[q]);
+        for (int64_t q = b; q < b + wb; ++q) wmag[q] = wabs[q] + 4 * mx;
+      }
+    }
+    for (int64_t i = 0; i < n; ++i) {
+      const float* xi = x.f32() + i * k;
+      double bound = 0;
+      if (quant_act) {
+        const int64_t ab = act_block_of(w.dtype);
+        for (int64_t b = 0; b < k; b += ab) {
+          float amax = 0;
+          for (int64_t q = b; q < b + ab; ++q) amax = std::max(amax, std::fabs(xi[q]));
+          for (int64_t q = b; q < b + ab; ++q) delta[q] = double(amax / 127) * (0.5 + 256 * kU);
+        }
+        double a = 0, f = 0;
+        for (int64_t q = 0; q < k; ++q) {
+          a += wabs[q] * delta[q];
+          f += wmag[q] * (std::fabs(xi[q]) + delta[q]);
+        }
+        bound = a + g * f;
+      } else {
+        for (int64_t q = 0; q < k; ++q) bound += std::fabs(double(xi[q])) * wabs[q];
+        bound *= g;
+      }
+      const double err = std::fabs(double(yc.f32()[i * m + j]) - yr.f32()[i * m + j]);
+      worst = std::max(worst, err / (bound + 1e-30));
+    }
+  }
+  return worst;
+}
+
 void test_matmul(Backend& c, Backend& r, const OpTestOptions& o, Checker& ck, bool xw) {
   std::mt19937_64 rng(o.seed);
-  const DType types[] = {DType::F32, DType::F16, DType::BF16, DType::F8_E4M3};
   const Op op = xw ? Op::MatmulXW : Op::Matmul;
+  std::vector<DType> types = {DType::F32, DType::F16, DType::BF16, DType::F8_E4M3};
+  types.insert(types.end(), std::begin(kQuantTypes), std::end(kQuantTypes));
   for (DType dt : types) {
     if (!c.supports(op, dt)) continue;
-    for (int64_t k : sizes(o.quick))
+    const int64_t bs = dtype_info(dt).block_size;
+    // The blocked dimension (k for matmul, m for matmul_xw) takes multiples of the block:
+    // one block, three (32*3, 256*3), and a long odd count; the other one odd sizes.
+    std::vector<int64_t> blocked = sizes(o.quick), other = {1, 3, 67};
+    if (bs > 1) {
+      blocked = o.quick ? std::vector<int64_t>{bs, 3 * bs}
+                        : std::vector<int64_t>{bs, 3 * bs, (bs == 32 ? 129 : 17) * bs};
+    }
+    for (int64_t kb : blocked)
       for (int64_t n : {int64_t(1), int64_t(5)})
-        for (int64_t m : {int64_t(1), int64_t(3), int64_t(67)}) {
-          if (xw && k == 4097 && m > 3) continue;  // keep the sweep fast
+        for (int64_t mo : other) {
+          const int64_t k = xw && bs > 1 ? mo : kb, m = xw && bs > 1 ? kb : mo;
+          if (xw && k * m > 4097 * 3 && m > 3 && bs == 1) continue;  // keep the sweep fast
           Tensor x = random_f32(rng, {n, k});
           Tensor w = xw ? random_weight(rng, dt, k, m) : random_weight(rng, dt, m, k);
           Guarded yc({n, m});
@@ -134,22 +219,8 @@ void test_matmul(Backend& c, Backend& r, const OpTestOptions& o, Checker& ck, bo
             c.matmul(x, w, yc.t);
             r.matmul(x, w, yr);
           }
-          std::string note = check_outputs(yc, yr);
-          // Worst-case bound for a float32 length-k dot product (Higham, recursive
-          // summation): |err| <= gamma_k * sum_i |x_i w_i|, gamma_k = k u / (1 - k u).
-          double worst = 0;
-          std::vector<float> row(xw ? m : k);
-          for (int64_t j = 0; j < m && note.empty(); ++j)
-            for (int64_t i = 0; i < n; ++i) {
-              double s = 0;
-              for (int64_t q = 0; q < k; ++q) {
-                const double wv = xw ? weight_at(w, q, j) : weight_at(w, j, q);
-                s += std::fabs(double(x.f32()[i * k + q]) * wv);
-              }
-              const double g = double(k + 2) * kU / (1 - double(k + 2) * kU);
-              const double err = std::fabs(double(yc.t.f32()[i * m + j]) - yr.f32()[i * m + j]);
-              worst = std::max(worst, err / (g * s + 1e-30));
-            }
+          const std::string note = check_outputs(yc, yr);
+          const double worst = note.empty() ? matmul_error_ratio(x, w, yc.t, yr, xw) : 0;
           ck.add(op,
                  std::string(op_name(op)) + " w=" + std::string(dtype_name(dt)) +
                      " n=" + std::to_string(n) + " k=" + std::to_string(k) +
@@ -355,6 +426,35 @@ void test_moe(Backend& c, Backend& r, const OpTestOptions& o, Checker& ck) {
     r.moe_ffn(x, ids, w, ex, yr);
     ck.add(Op::MoeFfn, "moe_ffn w=" + std::string(dtype_name(dt)), nmse(yc.t, yr), kNmseF32,
            check_outputs(yc, yr));
+  }
+  // Quantized experts (dims multiples of 256). The candidate may quantize both matmul inputs
+  // to 8 bits (see kQuantTypes): an activation rounded with step d = amax / 127 carries an
+  // error of variance d^2 / 12, so each matmul adds NMSE ~ (amax / rms)^2 / (12 * 127^2);
+  // with amax / rms <= 4 for the Gaussian x (256-element blocks) and <= 8 for the heavier-
+  // tailed silu(g) * u, the two stages sum to NMSE ~ 3e-4. This is an expected-value bound,
+  // not a worst case (test_matmul checks the worst case per element); 3e-3 leaves 10x margin
+  // while a wrong block or scale gives NMSE >= 1e-2.
+  for (DType dt : {DType::Q8_0, DType::Q4_0, DType::Q4_K, DType::Q6_K}) {
+    if (!c.supports(Op::MoeFfn, dt)) continue;
+    const int64_t ne = 4, d = 256, f = 256, n = 5, k = 2;
+    std::vector<Tensor> ws;
+    for (int64_t e = 0; e < ne; ++e) {
+      ws.push_back(random_weight(rng, dt, f, d));
+      ws.push_back(random_weight(rng, dt, f, d));
+      ws.push_back(random_weight(rng, dt, d, f));
+    }
+    std::vector<ExpertWeights> ex(ne);
+    for (int64_t e = 0; e < ne; ++e) ex[e] = {&ws[3 * e], &ws[3 * e + 1], &ws[3 * e + 2]};
+    Tensor x = random_f32(rng, {n, d});
+    Tensor ids = Tensor::zeros(DType::I32, {n, k});
+    Tensor w = random_f32(rng, {n, k});
+    for (int64_t i = 0; i < n * k; ++i) ids.ptr<int32_t>()[i] = int32_t((i * 3 + i / k) % ne);
+    Guarded yc({n, d});
+    Tensor yr = Tensor::zeros(DType::F32, {n, d});
+    c.moe_ffn(x, ids, w, ex, yc.t);
+    r.moe_ffn(x, ids, w, ex, yr);
+    ck.add(Op::MoeFfn, "moe_ffn w=" + std::string(dtype_name(dt)) + " d=256 f=256",
+           nmse(yc.t, yr), 3e-3, check_outputs(yc, yr));
   }
 }
 

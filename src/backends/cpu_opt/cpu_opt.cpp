@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "backends/backend.h"
+#include "backends/cpu_opt/quant_dot.h"
 
 #if defined(__AVX2__) && defined(__FMA__)
 #include <immintrin.h>
@@ -72,7 +73,8 @@ inline void axpy_f32(float a, const float* x, float* y, int64_t n) {
 
 class CpuOptBackend final : public Backend {
  public:
-  explicit CpuOptBackend(std::shared_ptr<ThreadPool> pool) : pool_(std::move(pool)) {}
+  CpuOptBackend(std::shared_ptr<ThreadPool> pool, CpuOptOptions opt)
+      : pool_(std::move(pool)), opt_(opt) {}
   std::string name() const override { return "cpu"; }
   bool supports(Op op, DType wt) const override {
     switch (op) {
@@ -95,6 +97,10 @@ class CpuOptBackend final : public Backend {
     DSRT_CHECK_MSG(w.cols() == k, "matmul: " + w.name + " has " + std::to_string(w.cols()) +
                                       " columns, x has " + std::to_string(k));
     DSRT_CHECK(y.rows() == n && y.cols() == m && x.dtype == DType::F32);
+    if (opt_.quant != QuantKernels::DecodeF32 && qdot::act_format(w.dtype) != qdot::ActFormat::None) {
+      quant_matmul(x, w, y);
+      return;
+    }
     const float* xp = x.f32();
     float* yp = y.f32();
     const bool direct = w.dtype == DType::F32;
@@ -227,13 +233,55 @@ class CpuOptBackend final : public Backend {
   }
 
  private:
+  // y = x * W^T for block-quantized W: every x row is quantized once (qdot::QuantizedActs),
+  // then each thread takes a contiguous range of weight rows in tiles of kRowTile rows. A tile
+  // is unpacked once and swept over all n tokens, so a weight row is decoded once per call and
+  // each activation row is loaded once per tile (kRowTile dots reuse it from L1).
+  void quant_matmul(const Tensor& x, const Tensor& w, Tensor& y) {
+    constexpr int64_t kRowTile = 8;
+    const int64_t n = x.rows(), k = x.cols(), m = w.rows();
+    const qdot::ActFormat fmt = qdot::act_format(w.dtype);
+    DSRT_CHECK_MSG(k % qdot::act_block(fmt) == 0,
+                   w.name + ": " + std::to_string(k) + " columns is not a multiple of the block");
+    const qdot::Isa isa =
+        opt_.quant == QuantKernels::Generic ? qdot::Isa::Generic : qdot::best_isa();
+    qdot::QuantizedActs acts;
+    acts.resize(fmt, n, k);
+    const float* xp = x.f32();
+    if (n >= 4) {
+      pool_->parallel_for(n, [&](int64_t i0, int64_t i1, int) { qdot::quantize_acts(xp, i0, i1, &acts); });
+    } else {
+      qdot::quantize_acts(xp, 0, n, &acts);
+    }
+    float* yp = y.f32();
+    const bool in_place = w.dtype == DType::Q8_0;  // already int8: no unpack
+    pool_->parallel_for(m, [&](int64_t j0, int64_t j1, int) {
+      qdot::UnpackedRow tile[kRowTile];
+      for (int64_t jt = j0; jt < j1; jt += kRowTile) {
+        const int64_t nr = std::min(kRowTile, j1 - jt);
+        if (in_place) {
+          for (int64_t i = 0; i < n; ++i)
+            for (int64_t r = 0; r < nr; ++r)
+              yp[i * m + jt + r] = qdot::dot_q8_0(w.row_ptr(jt + r), acts, i, isa);
+          continue;
+        }
+        for (int64_t r = 0; r < nr; ++r) qdot::unpack_weight_row(w.dtype, w.row_ptr(jt + r), k, &tile[r]);
+        for (int64_t i = 0; i < n; ++i)
+          for (int64_t r = 0; r < nr; ++r)
+            yp[i * m + jt + r] = qdot::dot_unpacked(w.dtype, tile[r], acts, i, isa);
+      }
+    });
+  }
+
   std::shared_ptr<ThreadPool> pool_;
+  CpuOptOptions opt_;
 };
 
 }  // namespace
 
-std::unique_ptr<Backend> make_cpu_opt_backend(std::shared_ptr<ThreadPool> pool) {
-  return std::make_unique<CpuOptBackend>(std::move(pool));
+std::unique_ptr<Backend> make_cpu_opt_backend(std::shared_ptr<ThreadPool> pool,
+                                              CpuOptOptions options) {
+  return std::make_unique<CpuOptBackend>(std::move(pool), options);
 }
 
 }  // namespace dsrt

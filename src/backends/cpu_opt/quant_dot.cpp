@@ -1,0 +1,505 @@
+// Integer dot products for block-quantized weights; see quant_dot.h for the scheme. Block
+// layouts (byte offsets inside a block) are those of ggml's block_* structs, documented beside
+// the reference decoders in core/quant.cpp, which these kernels are tested against.
+#include "backends/cpu_opt/quant_dot.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+
+#include "core/status.h"
+
+#if defined(__AVX2__) && defined(__FMA__) && defined(__F16C__)
+#include <immintrin.h>
+#define DSRT_QDOT_AVX2 1
+#endif
+
+namespace dsrt::qdot {
+namespace {
+
+constexpr int64_t kQK = 32;    // legacy block
+constexpr int64_t kQKK = 256;  // K super-block
+
+inline float load_half(const uint8_t* p) {
+  uint16_t h;
+  std::memcpy(&h, p, 2);
+#if defined(DSRT_QDOT_AVX2)
+  return _cvtsh_ss(h);
+#elif defined(__aarch64__)
+  __fp16 v;
+  std::memcpy(&v, &h, 2);
+  return float(v);
+#else
+  return f16_to_f32(h);
+#endif
+}
+inline uint32_t load_u32(const uint8_t* p) {
+  uint32_t v;
+  std::memcpy(&v, p, 4);
+  return v;
+}
+// Both int16 halves hold s, so a 32-bit lane broadcast gives 16-bit lanes of s (AVX2 madd).
+inline uint32_t dup16(int s) {
+  const uint32_t h = uint16_t(int16_t(s));
+  return h | (h << 16);
+}
+
+// Round to nearest even by the 1.5 * 2^23 trick: exact for |v| < 2^22, identical to
+// nearbyint in the default rounding mode, and (unlike a libm call) vectorizable.
+inline int round_even(float v) {
+  constexpr float kMagic = 12582912.0f;  // 1.5 * 2^23
+  return int((v + kMagic) - kMagic);
+}
+
+// ---- activation quantization ----
+
+// 32-element blocks with a float scale d = amax / 127 (ggml's Q8_0 rounds d to f16; keeping
+// it in float removes that error term) and q = round(x / d), so |x - d q| <= d / 2.
+void quantize_row_q8x32(const float* x, int64_t k, int8_t* q, float* d, float* dsum) {
+  for (int64_t b = 0; b < k / kQK; ++b) {
+    const float* xb = x + b * kQK;
+    float amax = 0;
+    for (int j = 0; j < kQK; ++j) amax = std::max(amax, std::fabs(xb[j]));
+    const float db = amax / 127;
+    const float id = db != 0 ? 1.0f / db : 0.0f;
+    int sum = 0;
+    for (int j = 0; j < kQK; ++j) {
+      const int v = round_even(xb[j] * id);
+      q[b * kQK + j] = int8_t(v);
+      sum += v;
+    }
+    d[b] = db;
+    dsum[b] = db * float(sum);
+  }
+}
+
+// ggml's quantize_row_q8_K arithmetic: the signed absmax maps to -127, d = 1 / iscale, and the
+// sums of each 16 quants are kept for the K types' min/offset terms.
+void quantize_row_q8x256(const float* x, int64_t k, int8_t* q, float* d, int16_t* bsum) {
+  for (int64_t s = 0; s < k / kQKK; ++s) {
+    const float* xs = x + s * kQKK;
+    int8_t* qs = q + s * kQKK;
+    float amax = 0, maxv = 0;
+    for (int e = 0; e < kQKK; ++e)
+      if (std::fabs(xs[e]) > amax) {
+        amax = std::fabs(xs[e]);
+        maxv = xs[e];
+      }
+    if (maxv == 0) {
+      std::memset(qs, 0, kQKK);
+      d[s] = 0;
+    } else {
+      const float iscale = -127.f / maxv;
+      for (int e = 0; e < kQKK; ++e) qs[e] = int8_t(std::min(127, round_even(iscale * xs[e])));
+      d[s] = 1 / iscale;
+    }
+    for (int j = 0; j < 16; ++j) {
+      int sum = 0;
+      for (int l = 0; l < 16; ++l) sum += qs[16 * j + l];
+      bsum[s * 16 + j] = int16_t(sum);
+    }
+  }
+}
+
+// ---- weight unpacking (plain loops; they vectorize) ----
+
+void unpack_scale_min_k4(const uint8_t* q, int j, int* sc, int* m) {
+  if (j < 4) {
+    *sc = q[j] & 63;
+    *m = q[j + 4] & 63;
+  } else {
+    *sc = (q[j + 4] & 0xf) | ((q[j - 4] >> 6) << 4);
+    *m = (q[j + 4] >> 4) | ((q[j] >> 6) << 4);
+  }
+}
+int unpack_scale_q3k(const uint8_t* s, int j) {
+  const int low = j < 8 ? (s[j] & 0xf) : (s[j - 8] >> 4);
+  const int high = (s[8 + j % 4] >> (2 * (j / 4))) & 3;
+  return (low | (high << 4)) - 32;
+}
+
+// Legacy types: w = d * u + m with u in [0, 15] or [0, 31].
+void unpack_legacy(DType t, const uint8_t* row, int64_t k, UnpackedRow* o) {
+  const int64_t nb = k / kQK, bb = dtype_info(t).block_bytes;
+  o->u.resize(size_t(k));
+  o->d.resize(size_t(nb));
+  o->m.resize(size_t(nb));
+  for (int64_t b = 0; b < nb; ++b) {
+    const uint8_t* blk = row + b * bb;
+    uint8_t* u = o->u.data() + b * kQK;
+    const float d = load_half(blk);
+    float m = 0;
+    const uint8_t* qs = nullptr;
+    uint32_t qh = 0;
+    switch (t) {
+      case DType::Q4_0:  // d, qs[16]; w = (u - 8) d
+        qs = blk + 2;
+        m = -8 * d;
+        break;
+      case DType::Q4_1:  // d, m, qs[16]; w = u d + m
+        m = load_half(blk + 2);
+        qs = blk + 4;
+        break;
+      case DType::Q5_0:  // d, qh, qs[16]; w = (u - 16) d
+        qh = load_u32(blk + 2);
+        qs = blk + 6;
+        m = -16 * d;
+        break;
+      case DType::Q5_1:  // d, m, qh, qs[16]; w = u d + m
+        m = load_half(blk + 2);
+        qh = load_u32(blk + 4);
+        qs = blk + 8;
+        break;
+      default:
+        DSRT_CHECK(false);
+    }
+    for (int j = 0; j < 16; ++j) {
+      u[j] = uint8_t((qs[j] & 0xf) | (((qh >> j) & 1) << 4));
+      u[j + 16] = uint8_t((qs[j] >> 4) | (((qh >> (j + 16)) & 1) << 4));
+    }
+    o->d[b] = d;
+    o->m[b] = m;
+  }
+}
+
+// K types: w = dk * sc * u - dmin * mn per 16-element sub-block.
+void unpack_k(DType t, const uint8_t* row, int64_t k, UnpackedRow* o) {
+  const int64_t ns = k / kQKK, bb = dtype_info(t).block_bytes;
+  o->u.resize(size_t(k));
+  o->sc.resize(size_t(k / 16));
+  o->mn.resize(size_t(k / 16));
+  o->dk.resize(size_t(ns));
+  o->dmin.resize(size_t(ns));
+  for (int64_t s = 0; s < ns; ++s) {
+    const uint8_t* b = row + s * bb;
+    uint8_t* u = o->u.data() + s * kQKK;
+    uint32_t* sc = o->sc.data() + s * 16;
+    int16_t* mn = o->mn.data() + s * 16;
+    switch (t) {
+      case DType::Q2_K: {  // scales[16] @0, qs[64] @16, d @80, dmin @82
+        const uint8_t* qs = b + 16;
+        for (int j = 0; j < 16; ++j) {
+          sc[j] = dup16(b[j] & 0xf);
+          mn[j] = int16_t(b[j] >> 4);
+        }
+        for (int h = 0; h < 2; ++h)
+          for (int g = 0; g < 4; ++g)
+            for (int l = 0; l < 32; ++l) u[128 * h + 32 * g + l] = (qs[32 * h + l] >> (2 * g)) & 3;
+        o->dk[s] = load_half(b + 80);
+        o->dmin[s] = load_half(b + 82);
+        break;
+      }
+      case DType::Q3_K: {  // hmask[32] @0, qs[64] @32, scales[12] @96, d @108; q = u - 4
+        const uint8_t* hm = b;
+        const uint8_t* qs = b + 32;
+        for (int j = 0; j < 16; ++j) {
+          const int v = unpack_scale_q3k(b + 96, j);
+          sc[j] = dup16(v);
+          mn[j] = int16_t(4 * v);
+        }
+        for (int h = 0; h < 2; ++h)
+          for (int g = 0; g < 4; ++g)
+            for (int l = 0; l < 32; ++l)
+              u[128 * h + 32 * g + l] = uint8_t(((qs[32 * h + l] >> (2 * g)) & 3) |
+                                                (((hm[l] >> (4 * h + g)) & 1) << 2));
+        o->dk[s] = o->dmin[s] = load_half(b + 108);
+        break;
+      }
+      case DType::Q4_K:    // d @0, dmin @2, scales[12] @4, qs[128] @16
+      case DType::Q5_K: {  // d @0, dmin @2, scales[12] @4, qh[32] @16, qs[128] @48
+        const bool five = t == DType::Q5_K;
+        const uint8_t* qh = b + 16;
+        const uint8_t* qs = b + (five ? 48 : 16);
+        for (int j = 0; j < 8; ++j) {
+          int scv, mv;
+          unpack_scale_min_k4(b + 4, j, &scv, &mv);
+          sc[2 * j] = sc[2 * j + 1] = dup16(scv);
+          mn[2 * j] = mn[2 * j + 1] = int16_t(mv);
+        }
+        for (int j = 0; j < 8; ++j) {
+          const int shift = (j & 1) ? 4 : 0;
+          for (int l = 0; l < 32; ++l) {
+            int v = (qs[32 * (j / 2) + l] >> shift) & 0xf;
+            if (five) v |= ((qh[l] >> j) & 1) << 4;
+            u[32 * j + l] = uint8_t(v);
+          }
+        }
+        o->dk[s] = load_half(b);
+        o->dmin[s] = load_half(b + 2);
+        break;
+      }
+      case DType::Q6_K: {  // ql[128] @0, qh[64] @128, int8 scales[16] @192, d @208; q = u - 32
+        const uint8_t* ql = b;
+        const uint8_t* qh = b + 128;
+        for (int j = 0; j < 16; ++j) {
+          const int v = int8_t(b[192 + j]);
+          sc[j] = dup16(v);
+          mn[j] = int16_t(32 * v);
+        }
+        for (int h = 0; h < 2; ++h)
+          for (int g = 0; g < 4; ++g) {
+            const int shift = g >= 2 ? 4 : 0;
+            for (int l = 0; l < 32; ++l) {
+              const int low = (ql[64 * h + 32 * (g & 1) + l] >> shift) & 0xf;
+              const int high = (qh[32 * h + l] >> (2 * g)) & 3;
+              u[128 * h + 32 * g + l] = uint8_t(low | (high << 4));
+            }
+          }
+        o->dk[s] = o->dmin[s] = load_half(b + 208);
+        break;
+      }
+      default:
+        DSRT_CHECK(false);
+    }
+  }
+}
+
+// ---- portable dots ----
+
+float dot_q8_0_generic(const uint8_t* row, const int8_t* xq, const float* xd, int64_t nb) {
+  float acc = 0;
+  for (int64_t b = 0; b < nb; ++b) {
+    const uint8_t* blk = row + b * 34;
+    const int8_t* w = reinterpret_cast<const int8_t*>(blk + 2);
+    int s = 0;
+    for (int j = 0; j < kQK; ++j) s += int(w[j]) * int(xq[b * kQK + j]);
+    acc += float(s) * (load_half(blk) * xd[b]);
+  }
+  return acc;
+}
+
+float dot_legacy_generic(const UnpackedRow& w, const int8_t* xq, const float* xd,
+                         const float* xdsum, int64_t nb) {
+  float acc = 0, off = 0;
+  for (int64_t b = 0; b < nb; ++b) {
+    const uint8_t* u = w.u.data() + b * kQK;
+    int s = 0;
+    for (int j = 0; j < kQK; ++j) s += int(u[j]) * int(xq[b * kQK + j]);
+    acc += float(s) * (w.d[b] * xd[b]);
+    off += w.m[b] * xdsum[b];
+  }
+  return acc + off;
+}
+
+float dot_k_generic(const UnpackedRow& w, const int8_t* xq, const float* xd,
+                    const int16_t* xbsum, int64_t ns) {
+  float acc = 0, off = 0;
+  for (int64_t s = 0; s < ns; ++s) {
+    int isum = 0, ibias = 0;
+    for (int j = 0; j < 16; ++j) {
+      const uint8_t* u = w.u.data() + s * kQKK + 16 * j;
+      const int8_t* x = xq + s * kQKK + 16 * j;
+      int t = 0;
+      for (int l = 0; l < 16; ++l) t += int(u[l]) * int(x[l]);
+      isum += t * int(int16_t(w.sc[s * 16 + j] & 0xffff));
+      ibias += int(w.mn[s * 16 + j]) * int(xbsum[s * 16 + j]);
+    }
+    acc += float(isum) * (w.dk[s] * xd[s]);
+    off += float(ibias) * (w.dmin[s] * xd[s]);
+  }
+  return acc - off;
+}
+
+// ---- AVX2 dots ----
+#ifdef DSRT_QDOT_AVX2
+
+inline float hsum(__m256 v) {
+  __m128 h = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  h = _mm_add_ps(h, _mm_movehl_ps(h, h));
+  h = _mm_add_ss(h, _mm_movehdup_ps(h));
+  return _mm_cvtss_f32(h);
+}
+inline __m256i loadu256(const void* p) {
+  return _mm256_loadu_si256(static_cast<const __m256i*>(p));
+}
+// Sum of u[j] * x[j] over 32 (unsigned 8-bit u <= 63, signed x in [-127, 127]) as 8 int32.
+// maddubs adds adjacent pairs into int16 (<= 2 * 63 * 127, no saturation), madd by ones
+// widens to int32.
+inline __m256i dot32_u8s8(__m256i u, __m256i x) {
+  return _mm256_madd_epi16(_mm256_maddubs_epi16(u, x), _mm256_set1_epi16(1));
+}
+
+float dot_q8_0_avx2(const uint8_t* row, const int8_t* xq, const float* xd, int64_t nb) {
+  __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
+  int64_t b = 0;
+  // Signed x signed via the sign trick: |w| * (x * sign(w)) = w * x, |w| <= 128 unsigned.
+  auto block = [&](int64_t bi, __m256 acc) {
+    const uint8_t* blk = row + bi * 34;
+    const __m256i w = loadu256(blk + 2);
+    const __m256i x = loadu256(xq + bi * kQK);
+    const __m256i p = dot32_u8s8(_mm256_sign_epi8(w, w), _mm256_sign_epi8(x, w));
+    return _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), _mm256_set1_ps(load_half(blk) * xd[bi]), acc);
+  };
+  for (; b + 2 <= nb; b += 2) {
+    acc0 = block(b, acc0);
+    acc1 = block(b + 1, acc1);
+  }
+  if (b < nb) acc0 = block(b, acc0);
+  return hsum(_mm256_add_ps(acc0, acc1));
+}
+
+float dot_legacy_avx2(const UnpackedRow& w, const int8_t* xq, const float* xd,
+                      const float* xdsum, int64_t nb) {
+  __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
+  const uint8_t* u = w.u.data();
+  int64_t b = 0;
+  for (; b + 2 <= nb; b += 2) {
+    const __m256i p0 = dot32_u8s8(loadu256(u + b * kQK), loadu256(xq + b * kQK));
+    const __m256i p1 = dot32_u8s8(loadu256(u + (b + 1) * kQK), loadu256(xq + (b + 1) * kQK));
+    acc0 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p0), _mm256_set1_ps(w.d[b] * xd[b]), acc0);
+    acc1 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p1), _mm256_set1_ps(w.d[b + 1] * xd[b + 1]), acc1);
+  }
+  if (b < nb) {
+    const __m256i p0 = dot32_u8s8(loadu256(u + b * kQK), loadu256(xq + b * kQK));
+    acc0 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p0), _mm256_set1_ps(w.d[b] * xd[b]), acc0);
+  }
+  // Offset term sum_b m_b * d_x,b * sum(q_x,b), eight blocks at a time.
+  __m256 off = _mm256_setzero_ps();
+  int64_t c = 0;
+  for (; c + 8 <= nb; c += 8)
+    off = _mm256_fmadd_ps(_mm256_loadu_ps(w.m.data() + c), _mm256_loadu_ps(xdsum + c), off);
+  float tail = 0;
+  for (; c < nb; ++c) tail += w.m[c] * xdsum[c];
+  return hsum(_mm256_add_ps(_mm256_add_ps(acc0, acc1), off)) + tail;
+}
+
+float dot_k_avx2(const UnpackedRow& w, const int8_t* xq, const float* xd, const int16_t* xbsum,
+                 int64_t ns) {
+  __m256 acc = _mm256_setzero_ps(), off = _mm256_setzero_ps();
+  // Lanes 0-3 take sub-block 2t's scale, lanes 4-7 sub-block 2t + 1's.
+  const __m256i idx[4] = {_mm256_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1),
+                          _mm256_setr_epi32(2, 2, 2, 2, 3, 3, 3, 3),
+                          _mm256_setr_epi32(4, 4, 4, 4, 5, 5, 5, 5),
+                          _mm256_setr_epi32(6, 6, 6, 6, 7, 7, 7, 7)};
+  for (int64_t s = 0; s < ns; ++s) {
+    const uint8_t* u = w.u.data() + s * kQKK;
+    const int8_t* x = xq + s * kQKK;
+    __m256i isum0 = _mm256_setzero_si256(), isum1 = _mm256_setzero_si256();
+    for (int half = 0; half < 2; ++half) {
+      const __m256i scv = loadu256(w.sc.data() + s * 16 + 8 * half);
+      for (int t = 0; t < 4; t += 2) {
+        const int g = 4 * half + t;
+        // Per pair of 16-element sub-blocks: maddubs -> int16 pairs, madd by the sub-block
+        // scales -> int32 (|.| <= 2 * 2 * 63 * 127 * 128 per lane, far from overflow).
+        const __m256i p0 = _mm256_maddubs_epi16(loadu256(u + 32 * g), loadu256(x + 32 * g));
+        const __m256i p1 =
+            _mm256_maddubs_epi16(loadu256(u + 32 * (g + 1)), loadu256(x + 32 * (g + 1)));
+        isum0 = _mm256_add_epi32(isum0,
+                                 _mm256_madd_epi16(p0, _mm256_permutevar8x32_epi32(scv, idx[t])));
+        isum1 = _mm256_add_epi32(
+            isum1, _mm256_madd_epi16(p1, _mm256_permutevar8x32_epi32(scv, idx[t + 1])));
+      }
+    }
+    const float dx = xd[s];
+    acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_add_epi32(isum0, isum1)),
+                          _mm256_set1_ps(w.dk[s] * dx), acc);
+    const __m256i bias = _mm256_madd_epi16(loadu256(w.mn.data() + s * 16), loadu256(xbsum + s * 16));
+    off = _mm256_fmadd_ps(_mm256_cvtepi32_ps(bias), _mm256_set1_ps(w.dmin[s] * dx), off);
+  }
+  return hsum(_mm256_sub_ps(acc, off));
+}
+
+#endif  // DSRT_QDOT_AVX2
+
+}  // namespace
+
+ActFormat act_format(DType w) {
+  switch (w) {
+    case DType::Q4_0:
+    case DType::Q4_1:
+    case DType::Q5_0:
+    case DType::Q5_1:
+    case DType::Q8_0:
+      return ActFormat::Q8x32;
+    case DType::Q2_K:
+    case DType::Q3_K:
+    case DType::Q4_K:
+    case DType::Q5_K:
+    case DType::Q6_K:
+      return ActFormat::Q8x256;
+    default:
+      return ActFormat::None;
+  }
+}
+
+int64_t act_block(ActFormat f) {
+  return f == ActFormat::Q8x256 ? kQKK : kQK;
+}
+
+Isa best_isa() {
+#ifdef DSRT_QDOT_AVX2
+  return Isa::Avx2;
+#else
+  return Isa::Generic;
+#endif
+}
+
+void QuantizedActs::resize(ActFormat f, int64_t n_rows, int64_t n_cols) {
+  DSRT_CHECK(f != ActFormat::None && n_cols % act_block(f) == 0);
+  fmt = f;
+  n = n_rows;
+  k = n_cols;
+  q.resize(size_t(n * k));
+  d.resize(size_t(n * (k / act_block(f))));
+  if (f == ActFormat::Q8x32) {
+    dsum.resize(size_t(n * (k / kQK)));
+  } else {
+    bsum.resize(size_t(n * (k / 16)));
+  }
+}
+
+void quantize_acts(const float* x, int64_t i0, int64_t i1, QuantizedActs* a) {
+  const int64_t k = a->k, nb = k / act_block(a->fmt);
+  for (int64_t i = i0; i < i1; ++i) {
+    if (a->fmt == ActFormat::Q8x32) {
+      quantize_row_q8x32(x + i * k, k, a->q.data() + i * k, a->d.data() + i * nb,
+                         a->dsum.data() + i * nb);
+    } else {
+      quantize_row_q8x256(x + i * k, k, a->q.data() + i * k, a->d.data() + i * nb,
+                          a->bsum.data() + i * (k / 16));
+    }
+  }
+}
+
+void unpack_weight_row(DType w, const uint8_t* row, int64_t k, UnpackedRow* out) {
+  const ActFormat f = act_format(w);
+  DSRT_CHECK(f != ActFormat::None && w != DType::Q8_0 && k % act_block(f) == 0);
+  if (f == ActFormat::Q8x32) {
+    unpack_legacy(w, row, k, out);
+  } else {
+    unpack_k(w, row, k, out);
+  }
+}
+
+float dot_unpacked(DType w, const UnpackedRow& wr, const QuantizedActs& a, int64_t i, Isa isa) {
+  const int64_t k = a.k;
+  const int8_t* xq = a.q.data() + i * k;
+  if (a.fmt == ActFormat::Q8x32) {
+    const int64_t nb = k / kQK;
+    const float* xd = a.d.data() + i * nb;
+    const float* xs = a.dsum.data() + i * nb;
+#ifdef DSRT_QDOT_AVX2
+    if (isa == Isa::Avx2) return dot_legacy_avx2(wr, xq, xd, xs, nb);
+#endif
+    return dot_legacy_generic(wr, xq, xd, xs, nb);
+  }
+  const int64_t ns = k / kQKK;
+  const float* xd = a.d.data() + i * ns;
+  const int16_t* xb = a.bsum.data() + i * (k / 16);
+#ifdef DSRT_QDOT_AVX2
+  if (isa == Isa::Avx2) return dot_k_avx2(wr, xq, xd, xb, ns);
+#endif
+  return dot_k_generic(wr, xq, xd, xb, ns);
+}
+
+float dot_q8_0(const uint8_t* row, const QuantizedActs& a, int64_t i, Isa isa) {
+  const int64_t nb = a.k / kQK;
+  const int8_t* xq = a.q.data() + i * a.k;
+  const float* xd = a.d.data() + i * nb;
+#ifdef DSRT_QDOT_AVX2
+  if (isa == Isa::Avx2) return dot_q8_0_avx2(row, xq, xd, nb);
+#endif
+  return dot_q8_0_generic(row, xq, xd, nb);
+}
+
+}  // namespace dsrt::qdot
