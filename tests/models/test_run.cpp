@@ -3,6 +3,7 @@
 // text quality).
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -117,6 +118,32 @@ TEST(Run, ChatWithoutTemplateFailsClearly) {
   EXPECT_NE(o.out.find("--chat-template"), std::string::npos) << o.out;
   Out ok = run(dsrt() + " run -m " + d + " --chat --chat-template deepseek-v3 -p hi -n 2 2>&1");
   EXPECT_EQ(ok.rc, 0) << ok.out;
+}
+
+// `dsrt perplexity`: a model against itself has zero KL divergence and full top-1 agreement;
+// short texts and missing files are clear errors.
+TEST(Perplexity, SelfKldIsZeroAndErrorsAreClear) {
+  const std::string text = test::binary_dir() + "/ppl_text.txt";
+  {
+    std::ofstream f(text);
+    for (int i = 0; i < 40; ++i) f << "The quick brown fox jumps over the lazy dog " << i << ". 你好，世界！\n";
+  }
+  Out o = run(dsrt() + " perplexity -m " + demo_dir() + " -f " + text + " -c 64 --chunks 2 --kl-base " +
+              demo_dir() + " -o json 2>/dev/null");
+  ASSERT_EQ(o.rc, 0) << o.out;
+  const auto j = nlohmann::json::parse(o.out);
+  EXPECT_EQ(j["n_chunks"], 2);
+  EXPECT_EQ(j["n_scored"], 2 * 31);  // positions 32..62 of each 64-token chunk
+  EXPECT_GT(j["ppl"].get<double>(), 1.0);
+  EXPECT_TRUE(std::isfinite(j["ppl"].get<double>()));
+  EXPECT_EQ(j["kld_mean"].get<double>(), 0.0);
+  EXPECT_EQ(j["top1_agree"].get<double>(), 1.0);
+  Out e1 = run(dsrt() + " perplexity -m " + demo_dir() + " -f " + text + " -c 100000 2>&1");
+  EXPECT_NE(e1.rc, 0);
+  EXPECT_NE(e1.out.find("at least"), std::string::npos) << e1.out;
+  Out e2 = run(dsrt() + " perplexity -m " + demo_dir() + " -f /no/such.txt 2>&1");
+  EXPECT_NE(e2.rc, 0);
+  EXPECT_NE(e2.out.find("/no/such.txt"), std::string::npos) << e2.out;
 }
 
 TEST(Chat, MultiTurnResetAndExit) {
