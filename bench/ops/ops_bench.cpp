@@ -2,9 +2,14 @@
 // weights streamed (the decode-relevant figure) and FLOP/s. Run: build/bin/bench_ops
 #include <benchmark/benchmark.h>
 
+#include <algorithm>
+#include <map>
 #include <random>
+#include <tuple>
+#include <thread>
 
 #include "backends/backend.h"
+#include "core/quant.h"
 
 namespace dsrt {
 namespace {
@@ -48,7 +53,111 @@ BENCHMARK(BM_Matmul)
     ->Args({0, int(DType::F16), 1, 2})
     ->Args({0, int(DType::F32), 64, 2})
     ->Args({0, int(DType::BF16), 64, 2})
+    ->UseRealTime()  // the pool's threads work while the caller waits: CPU time undercounts
     ->Unit(benchmark::kMillisecond);
+
+// ---- Quantized matmuls ----
+// Paths: 0 = cpu (Q8 activations + integer dots, AVX2 where built), 1 = cpu-generic (the
+// portable C++ kernels ARM runs), 2 = cpu-decode (decode each weight row to float, float dot:
+// the previous cpu path and the baseline), 3 = cpu-ref.
+const char* kPathNames[] = {"cpu", "cpu-generic", "cpu-decode", "cpu-ref"};
+
+// Shapes [m, k] of W: a 2048x2048 projection and DeepSeek-V2-Lite's kv_a-like 576x1536.
+constexpr int64_t kShapes[][2] = {{2048, 2048}, {576, 1536}};
+
+// GEMV (n = 1) streams the weights from DRAM, as decode does: the benchmark rotates over
+// copies of the weight whose total is >= 96 MiB (3x this machine's 32 MiB L3), so no call
+// finds its weight in cache. GEMM (n > 1) is compute-bound and uses one copy.
+// The quantizers (K types' scale search especially) are slow; each weight is made once.
+const Tensor& quantized_weight(DType dt, int64_t m, int64_t k) {
+  static std::map<std::tuple<int, int64_t, int64_t>, Tensor> cache;
+  Tensor& w = cache[{int(dt), m, k}];
+  if (w.empty()) {
+    std::mt19937_64 rng(7);
+    std::normal_distribution<float> nd(0.0f, 1.0f);
+    std::vector<float> src(static_cast<size_t>(k));
+    w = Tensor::zeros(dt, {m, k}, "w");
+    for (int64_t r = 0; r < m; ++r) {
+      for (float& v : src) v = nd(rng);
+      quantize_row(dt, src.data(), w.ptr<uint8_t>() + r * w.row_bytes(), k);
+    }
+  }
+  return w;
+}
+
+void BM_QuantMatmul(benchmark::State& st) {
+  const int path = int(st.range(0));
+  const DType dt = DType(st.range(1));
+  const int64_t n = st.range(2), m = kShapes[st.range(3)][0], k = kShapes[st.range(3)][1];
+  auto be = make_backend(kPathNames[path], int(st.range(4))).value();
+  const Tensor& w0 = quantized_weight(dt, m, k);
+  const size_t copies = n == 1 ? std::max<size_t>(1, (size_t(96) << 20) / w0.nbytes() + 1) : 1;
+  std::vector<Tensor> ws(copies, w0);
+  for (size_t c = 1; c < copies; ++c) {
+    ws[c] = Tensor::zeros(dt, {m, k}, "w");
+    std::copy_n(w0.ptr<uint8_t>(), w0.nbytes(), ws[c].ptr<uint8_t>());
+  }
+  Tensor x = random_tensor(DType::F32, n, k);
+  Tensor y = Tensor::zeros(DType::F32, {n, m});
+  size_t c = 0;
+  for (auto _ : st) {
+    be->matmul(x, ws[c], y);
+    benchmark::DoNotOptimize(y.data);
+    c = (c + 1) % copies;
+  }
+  st.SetLabel(std::string(kPathNames[path]) + " " + std::string(dtype_name(dt)) + " n=" +
+              std::to_string(n) + " " + std::to_string(m) + "x" + std::to_string(k));
+  st.counters["weight_GB/s"] = benchmark::Counter(double(w0.nbytes()) * st.iterations() / 1e9,
+                                                  benchmark::Counter::kIsRate);
+  st.counters["GOP/s"] = benchmark::Counter(2.0 * n * k * m * st.iterations() / 1e9,
+                                            benchmark::Counter::kIsRate);
+}
+void quant_matmul_args(benchmark::internal::Benchmark* b) {
+  const DType types[] = {DType::Q8_0, DType::Q4_0, DType::Q4_1, DType::Q5_0, DType::Q5_1,
+                         DType::Q4_K, DType::Q5_K, DType::Q6_K, DType::Q2_K, DType::Q3_K};
+  for (DType dt : types) {
+    for (int shape = 0; shape < 2; ++shape)
+      for (int path : {0, 1, 2}) b->Args({path, int(dt), 1, shape, 2});
+    for (int64_t n : {64, 512})
+      for (int path : {0, 2}) b->Args({path, int(dt), n, 0, 2});
+  }
+  b->Args({3, int(DType::Q8_0), 1, 0, 2});
+}
+BENCHMARK(BM_QuantMatmul)
+    ->ArgNames({"path", "dtype", "n", "shape", "threads"})
+    ->Apply(quant_matmul_args)
+    ->MinTime(0.3)
+    ->UseRealTime()
+    ->Unit(benchmark::kMillisecond);
+
+// Read bandwidth with the same thread count, for the fraction-of-limit figures: threads sum
+// disjoint halves of a 256 MiB buffer (as dsrt bench's probe).
+void BM_ReadBandwidth(benchmark::State& st) {
+  const int threads = int(st.range(0));
+  const size_t n = (size_t(256) << 20) / 8;
+  std::vector<uint64_t> buf(n, 1);
+  std::vector<uint64_t> sums(static_cast<size_t>(threads));
+  for (auto _ : st) {
+    std::vector<std::thread> ts;
+    for (int t = 0; t < threads; ++t)
+      ts.emplace_back([&, t] {
+        const size_t b = n * t / threads, e = n * (t + 1) / threads;
+        uint64_t s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+        for (size_t i = b; i + 4 <= e; i += 4) {
+          s0 += buf[i];
+          s1 += buf[i + 1];
+          s2 += buf[i + 2];
+          s3 += buf[i + 3];
+        }
+        sums[t] = s0 + s1 + s2 + s3;
+      });
+    for (auto& t : ts) t.join();
+    benchmark::DoNotOptimize(sums.data());
+  }
+  st.counters["GB/s"] = benchmark::Counter(double(n * 8) * st.iterations() / 1e9,
+                                           benchmark::Counter::kIsRate);
+}
+BENCHMARK(BM_ReadBandwidth)->ArgNames({"threads"})->Arg(2)->UseRealTime()->Unit(benchmark::kMillisecond);
 
 // MLA absorbed decode attention: 1 query token, 16 heads over an n_kv-long latent cache
 // of 512 + 64 values per token (DeepSeek-V2-Lite shape).

@@ -254,7 +254,10 @@ class CpuOptBackend final : public Backend {
       qdot::quantize_acts(xp, 0, n, &acts);
     }
     float* yp = y.f32();
-    const bool in_place = w.dtype == DType::Q8_0;  // already int8: no unpack
+    // Read in place when the type allows it: always for Q8_0 (already int8), and for the
+    // 4/5-bit legacy types when at most two tokens would share an unpacked row.
+    const bool in_place =
+        qdot::has_direct(w.dtype, isa) && (w.dtype == DType::Q8_0 || n <= 2);
     pool_->parallel_for(m, [&](int64_t j0, int64_t j1, int) {
       qdot::UnpackedRow tile[kRowTile];
       for (int64_t jt = j0; jt < j1; jt += kRowTile) {
@@ -262,7 +265,7 @@ class CpuOptBackend final : public Backend {
         if (in_place) {
           for (int64_t i = 0; i < n; ++i)
             for (int64_t r = 0; r < nr; ++r)
-              yp[i * m + jt + r] = qdot::dot_q8_0(w.row_ptr(jt + r), acts, i, isa);
+              yp[i * m + jt + r] = qdot::dot_direct(w.dtype, w.row_ptr(jt + r), acts, i, isa);
           continue;
         }
         for (int64_t r = 0; r < nr; ++r) qdot::unpack_weight_row(w.dtype, w.row_ptr(jt + r), k, &tile[r]);

@@ -118,140 +118,147 @@ int unpack_scale_q3k(const uint8_t* s, int j) {
   return (low | (high << 4)) - 32;
 }
 
-// Legacy types: w = d * u + m with u in [0, 15] or [0, 31].
-void unpack_legacy(DType t, const uint8_t* row, int64_t k, UnpackedRow* o) {
-  const int64_t nb = k / kQK, bb = dtype_info(t).block_bytes;
+// Legacy types: w = d * u + m with u in [0, 15] or [0, 31]. One instantiation per type so
+// the byte loops have fixed offsets and no branches, and vectorize.
+template <DType T>
+void unpack_legacy(const uint8_t* row, int64_t k, UnpackedRow* o) {
+  constexpr bool kHasMin = T == DType::Q4_1 || T == DType::Q5_1;
+  constexpr bool kFive = T == DType::Q5_0 || T == DType::Q5_1;
+  constexpr int kQh = kHasMin ? 4 : 2;                  // offset of qh (Q5_x)
+  constexpr int kQs = kQh + (kFive ? 4 : 0);            // offset of the nibbles
+  constexpr int kBytes = kQs + 16;                      // block size in bytes
+  constexpr float kOffset = T == DType::Q4_0 ? -8.0f : -16.0f;  // Q4_0 / Q5_0: w = (u - off) d
+  const int64_t nb = k / kQK;
   o->u.resize(size_t(k));
   o->d.resize(size_t(nb));
   o->m.resize(size_t(nb));
-  for (int64_t b = 0; b < nb; ++b) {
-    const uint8_t* blk = row + b * bb;
-    uint8_t* u = o->u.data() + b * kQK;
-    const float d = load_half(blk);
-    float m = 0;
-    const uint8_t* qs = nullptr;
-    uint32_t qh = 0;
-    switch (t) {
-      case DType::Q4_0:  // d, qs[16]; w = (u - 8) d
-        qs = blk + 2;
-        m = -8 * d;
-        break;
-      case DType::Q4_1:  // d, m, qs[16]; w = u d + m
-        m = load_half(blk + 2);
-        qs = blk + 4;
-        break;
-      case DType::Q5_0:  // d, qh, qs[16]; w = (u - 16) d
-        qh = load_u32(blk + 2);
-        qs = blk + 6;
-        m = -16 * d;
-        break;
-      case DType::Q5_1:  // d, m, qh, qs[16]; w = u d + m
-        m = load_half(blk + 2);
-        qh = load_u32(blk + 4);
-        qs = blk + 8;
-        break;
-      default:
-        DSRT_CHECK(false);
-    }
+  // Restrict-qualified locals: u is a byte pointer, which may alias anything, so without them
+  // the compiler reloads the vectors' data pointers and checks overlap in every block.
+  uint8_t* __restrict u = o->u.data();
+  float* __restrict dv = o->d.data();
+  float* __restrict mv = o->m.data();
+  for (int64_t b = 0; b < nb; ++b, u += kQK) {
+    const uint8_t* __restrict blk = row + b * kBytes;
+    const uint8_t* __restrict qs = blk + kQs;
     for (int j = 0; j < 16; ++j) {
-      u[j] = uint8_t((qs[j] & 0xf) | (((qh >> j) & 1) << 4));
-      u[j + 16] = uint8_t((qs[j] >> 4) | (((qh >> (j + 16)) & 1) << 4));
+      u[j] = qs[j] & 0xf;
+      u[j + 16] = qs[j] >> 4;
     }
-    o->d[b] = d;
-    o->m[b] = m;
+    if constexpr (kFive) {
+      const uint32_t qh = load_u32(blk + kQh);
+      for (int j = 0; j < 32; ++j) u[j] |= uint8_t(((qh >> j) & 1) << 4);
+    }
+    const float d = load_half(blk);
+    dv[b] = d;
+    mv[b] = kHasMin ? load_half(blk + 2) : kOffset * d;
   }
 }
 
 // K types: w = dk * sc * u - dmin * mn per 16-element sub-block.
+void unpack_q2_k(const uint8_t* b, uint8_t* u, uint32_t* sc, int16_t* mn, float* dk, float* dmin) {
+  // scales[16] @0 (low nibble scale, high nibble min), qs[64] @16, d @80, dmin @82
+  const uint8_t* qs = b + 16;
+  for (int j = 0; j < 16; ++j) {
+    sc[j] = dup16(b[j] & 0xf);
+    mn[j] = int16_t(b[j] >> 4);
+  }
+  for (int h = 0; h < 2; ++h)
+    for (int g = 0; g < 4; ++g)
+      for (int l = 0; l < 32; ++l) u[128 * h + 32 * g + l] = (qs[32 * h + l] >> (2 * g)) & 3;
+  *dk = load_half(b + 80);
+  *dmin = load_half(b + 82);
+}
+void unpack_q3_k(const uint8_t* b, uint8_t* u, uint32_t* sc, int16_t* mn, float* dk, float* dmin) {
+  // hmask[32] @0, qs[64] @32, scales[12] @96, d @108; q = u - 4 with u = low | hbit << 2
+  const uint8_t* hm = b;
+  const uint8_t* qs = b + 32;
+  for (int j = 0; j < 16; ++j) {
+    const int v = unpack_scale_q3k(b + 96, j);
+    sc[j] = dup16(v);
+    mn[j] = int16_t(4 * v);
+  }
+  for (int h = 0; h < 2; ++h)
+    for (int g = 0; g < 4; ++g)
+      for (int l = 0; l < 32; ++l)
+        u[128 * h + 32 * g + l] =
+            uint8_t(((qs[32 * h + l] >> (2 * g)) & 3) | (((hm[l] >> (4 * h + g)) & 1) << 2));
+  *dk = *dmin = load_half(b + 108);
+}
+template <bool kFive>
+void unpack_q45_k(const uint8_t* b, uint8_t* u, uint32_t* sc, int16_t* mn, float* dk, float* dmin) {
+  // d @0, dmin @2, scales[12] @4, then Q4_K: qs[128] @16; Q5_K: qh[32] @16, qs[128] @48
+  const uint8_t* qh = b + 16;
+  const uint8_t* qs = b + (kFive ? 48 : 16);
+  for (int j = 0; j < 8; ++j) {
+    int scv, mv;
+    unpack_scale_min_k4(b + 4, j, &scv, &mv);
+    sc[2 * j] = sc[2 * j + 1] = dup16(scv);
+    mn[2 * j] = mn[2 * j + 1] = int16_t(mv);
+  }
+  for (int p = 0; p < 4; ++p)
+    for (int l = 0; l < 32; ++l) {
+      u[64 * p + l] = qs[32 * p + l] & 0xf;
+      u[64 * p + 32 + l] = qs[32 * p + l] >> 4;
+    }
+  if constexpr (kFive) {
+    for (int j = 0; j < 8; ++j)
+      for (int l = 0; l < 32; ++l) u[32 * j + l] |= uint8_t(((qh[l] >> j) & 1) << 4);
+  }
+  *dk = load_half(b);
+  *dmin = load_half(b + 2);
+}
+void unpack_q6_k(const uint8_t* b, uint8_t* u, uint32_t* sc, int16_t* mn, float* dk, float* dmin) {
+  // ql[128] @0, qh[64] @128, int8 scales[16] @192, d @208; q = u - 32
+  const uint8_t* ql = b;
+  const uint8_t* qh = b + 128;
+  for (int j = 0; j < 16; ++j) {
+    const int v = int8_t(b[192 + j]);
+    sc[j] = dup16(v);
+    mn[j] = int16_t(32 * v);
+  }
+  for (int h = 0; h < 2; ++h)
+    for (int l = 0; l < 32; ++l) {
+      const uint8_t l0 = ql[64 * h + l], l1 = ql[64 * h + 32 + l], hb = qh[32 * h + l];
+      u[128 * h + l] = uint8_t((l0 & 0xf) | ((hb & 3) << 4));
+      u[128 * h + 32 + l] = uint8_t((l1 & 0xf) | (((hb >> 2) & 3) << 4));
+      u[128 * h + 64 + l] = uint8_t((l0 >> 4) | (((hb >> 4) & 3) << 4));
+      u[128 * h + 96 + l] = uint8_t((l1 >> 4) | (((hb >> 6) & 3) << 4));
+    }
+  *dk = *dmin = load_half(b + 208);
+}
+
+using SuperBlockUnpacker = void (*)(const uint8_t*, uint8_t*, uint32_t*, int16_t*, float*, float*);
+
 void unpack_k(DType t, const uint8_t* row, int64_t k, UnpackedRow* o) {
+  SuperBlockUnpacker f = nullptr;
+  switch (t) {
+    case DType::Q2_K:
+      f = unpack_q2_k;
+      break;
+    case DType::Q3_K:
+      f = unpack_q3_k;
+      break;
+    case DType::Q4_K:
+      f = unpack_q45_k<false>;
+      break;
+    case DType::Q5_K:
+      f = unpack_q45_k<true>;
+      break;
+    case DType::Q6_K:
+      f = unpack_q6_k;
+      break;
+    default:
+      DSRT_CHECK(false);
+  }
   const int64_t ns = k / kQKK, bb = dtype_info(t).block_bytes;
   o->u.resize(size_t(k));
   o->sc.resize(size_t(k / 16));
   o->mn.resize(size_t(k / 16));
   o->dk.resize(size_t(ns));
   o->dmin.resize(size_t(ns));
-  for (int64_t s = 0; s < ns; ++s) {
-    const uint8_t* b = row + s * bb;
-    uint8_t* u = o->u.data() + s * kQKK;
-    uint32_t* sc = o->sc.data() + s * 16;
-    int16_t* mn = o->mn.data() + s * 16;
-    switch (t) {
-      case DType::Q2_K: {  // scales[16] @0, qs[64] @16, d @80, dmin @82
-        const uint8_t* qs = b + 16;
-        for (int j = 0; j < 16; ++j) {
-          sc[j] = dup16(b[j] & 0xf);
-          mn[j] = int16_t(b[j] >> 4);
-        }
-        for (int h = 0; h < 2; ++h)
-          for (int g = 0; g < 4; ++g)
-            for (int l = 0; l < 32; ++l) u[128 * h + 32 * g + l] = (qs[32 * h + l] >> (2 * g)) & 3;
-        o->dk[s] = load_half(b + 80);
-        o->dmin[s] = load_half(b + 82);
-        break;
-      }
-      case DType::Q3_K: {  // hmask[32] @0, qs[64] @32, scales[12] @96, d @108; q = u - 4
-        const uint8_t* hm = b;
-        const uint8_t* qs = b + 32;
-        for (int j = 0; j < 16; ++j) {
-          const int v = unpack_scale_q3k(b + 96, j);
-          sc[j] = dup16(v);
-          mn[j] = int16_t(4 * v);
-        }
-        for (int h = 0; h < 2; ++h)
-          for (int g = 0; g < 4; ++g)
-            for (int l = 0; l < 32; ++l)
-              u[128 * h + 32 * g + l] = uint8_t(((qs[32 * h + l] >> (2 * g)) & 3) |
-                                                (((hm[l] >> (4 * h + g)) & 1) << 2));
-        o->dk[s] = o->dmin[s] = load_half(b + 108);
-        break;
-      }
-      case DType::Q4_K:    // d @0, dmin @2, scales[12] @4, qs[128] @16
-      case DType::Q5_K: {  // d @0, dmin @2, scales[12] @4, qh[32] @16, qs[128] @48
-        const bool five = t == DType::Q5_K;
-        const uint8_t* qh = b + 16;
-        const uint8_t* qs = b + (five ? 48 : 16);
-        for (int j = 0; j < 8; ++j) {
-          int scv, mv;
-          unpack_scale_min_k4(b + 4, j, &scv, &mv);
-          sc[2 * j] = sc[2 * j + 1] = dup16(scv);
-          mn[2 * j] = mn[2 * j + 1] = int16_t(mv);
-        }
-        for (int j = 0; j < 8; ++j) {
-          const int shift = (j & 1) ? 4 : 0;
-          for (int l = 0; l < 32; ++l) {
-            int v = (qs[32 * (j / 2) + l] >> shift) & 0xf;
-            if (five) v |= ((qh[l] >> j) & 1) << 4;
-            u[32 * j + l] = uint8_t(v);
-          }
-        }
-        o->dk[s] = load_half(b);
-        o->dmin[s] = load_half(b + 2);
-        break;
-      }
-      case DType::Q6_K: {  // ql[128] @0, qh[64] @128, int8 scales[16] @192, d @208; q = u - 32
-        const uint8_t* ql = b;
-        const uint8_t* qh = b + 128;
-        for (int j = 0; j < 16; ++j) {
-          const int v = int8_t(b[192 + j]);
-          sc[j] = dup16(v);
-          mn[j] = int16_t(32 * v);
-        }
-        for (int h = 0; h < 2; ++h)
-          for (int g = 0; g < 4; ++g) {
-            const int shift = g >= 2 ? 4 : 0;
-            for (int l = 0; l < 32; ++l) {
-              const int low = (ql[64 * h + 32 * (g & 1) + l] >> shift) & 0xf;
-              const int high = (qh[32 * h + l] >> (2 * g)) & 3;
-              u[128 * h + 32 * g + l] = uint8_t(low | (high << 4));
-            }
-          }
-        o->dk[s] = o->dmin[s] = load_half(b + 208);
-        break;
-      }
-      default:
-        DSRT_CHECK(false);
-    }
-  }
+  for (int64_t s = 0; s < ns; ++s)
+    f(row + s * bb, o->u.data() + s * kQKK, o->sc.data() + s * 16, o->mn.data() + s * 16,
+      o->dk.data() + s, o->dmin.data() + s);
 }
 
 // ---- portable dots ----
@@ -336,6 +343,46 @@ float dot_q8_0_avx2(const uint8_t* row, const int8_t* xq, const float* xd, int64
   }
   if (b < nb) acc0 = block(b, acc0);
   return hsum(_mm256_add_ps(acc0, acc1));
+}
+
+// Q4_0/Q4_1/Q5_0/Q5_1 read in place (GEMV, where an unpacked row would serve one token): the
+// nibbles are split in registers and Q5's 32 high bits spread to bytes by a shuffle + bit
+// test, then the same integer dot as the unpacked path.
+template <DType T>
+float dot_legacy_direct_avx2(const uint8_t* row, const int8_t* xq, const float* xd,
+                             const float* xdsum, int64_t nb) {
+  constexpr bool kHasMin = T == DType::Q4_1 || T == DType::Q5_1;
+  constexpr bool kFive = T == DType::Q5_0 || T == DType::Q5_1;
+  constexpr int kQh = kHasMin ? 4 : 2, kQs = kQh + (kFive ? 4 : 0), kBytes = kQs + 16;
+  constexpr float kOffset = T == DType::Q4_0 ? -8.0f : -16.0f;
+  const __m256i low4 = _mm256_set1_epi8(0xf);
+  const __m256i spread = _mm256_setr_epi64x(0, 0x0101010101010101, 0x0202020202020202,
+                                            0x0303030303030303);
+  const __m256i bit = _mm256_set1_epi64x(int64_t(0x8040201008040201));
+  __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
+  float off0 = 0, off1 = 0;
+  auto block = [&](int64_t b, __m256 acc, float* off) {
+    const uint8_t* blk = row + b * kBytes;
+    const __m128i q = _mm_loadu_si128(reinterpret_cast<const __m128i*>(blk + kQs));
+    __m256i u = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(q, 4), q), low4);
+    if constexpr (kFive) {
+      // Byte j takes qh's byte j / 8 and keeps bit j % 8: 0xff where element j's bit is set.
+      const __m256i h = _mm256_shuffle_epi8(_mm256_set1_epi32(int32_t(load_u32(blk + kQh))), spread);
+      const __m256i set = _mm256_cmpeq_epi8(_mm256_and_si256(h, bit), bit);
+      u = _mm256_or_si256(u, _mm256_and_si256(set, _mm256_set1_epi8(0x10)));
+    }
+    const float d = load_half(blk);
+    const __m256i p = dot32_u8s8(u, loadu256(xq + b * kQK));
+    *off += (kHasMin ? load_half(blk + 2) : kOffset * d) * xdsum[b];
+    return _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), _mm256_set1_ps(d * xd[b]), acc);
+  };
+  int64_t b = 0;
+  for (; b + 2 <= nb; b += 2) {
+    acc0 = block(b, acc0, &off0);
+    acc1 = block(b + 1, acc1, &off1);
+  }
+  if (b < nb) acc0 = block(b, acc0, &off0);
+  return hsum(_mm256_add_ps(acc0, acc1)) + (off0 + off1);
 }
 
 float dot_legacy_avx2(const UnpackedRow& w, const int8_t* xq, const float* xd,
@@ -465,7 +512,16 @@ void unpack_weight_row(DType w, const uint8_t* row, int64_t k, UnpackedRow* out)
   const ActFormat f = act_format(w);
   DSRT_CHECK(f != ActFormat::None && w != DType::Q8_0 && k % act_block(f) == 0);
   if (f == ActFormat::Q8x32) {
-    unpack_legacy(w, row, k, out);
+    switch (w) {
+      case DType::Q4_0:
+        return unpack_legacy<DType::Q4_0>(row, k, out);
+      case DType::Q4_1:
+        return unpack_legacy<DType::Q4_1>(row, k, out);
+      case DType::Q5_0:
+        return unpack_legacy<DType::Q5_0>(row, k, out);
+      default:
+        return unpack_legacy<DType::Q5_1>(row, k, out);
+    }
   } else {
     unpack_k(w, row, k, out);
   }
@@ -492,13 +548,35 @@ float dot_unpacked(DType w, const UnpackedRow& wr, const QuantizedActs& a, int64
   return dot_k_generic(wr, xq, xd, xb, ns);
 }
 
-float dot_q8_0(const uint8_t* row, const QuantizedActs& a, int64_t i, Isa isa) {
+bool has_direct(DType w, Isa isa) {
+  if (w == DType::Q8_0) return true;
+  return isa == Isa::Avx2 && act_format(w) == ActFormat::Q8x32;
+}
+
+float dot_direct(DType w, const uint8_t* row, const QuantizedActs& a, int64_t i, Isa isa) {
   const int64_t nb = a.k / kQK;
   const int8_t* xq = a.q.data() + i * a.k;
   const float* xd = a.d.data() + i * nb;
 #ifdef DSRT_QDOT_AVX2
-  if (isa == Isa::Avx2) return dot_q8_0_avx2(row, xq, xd, nb);
+  if (isa == Isa::Avx2) {
+    const float* xs = a.dsum.data() + i * nb;
+    switch (w) {
+      case DType::Q8_0:
+        return dot_q8_0_avx2(row, xq, xd, nb);
+      case DType::Q4_0:
+        return dot_legacy_direct_avx2<DType::Q4_0>(row, xq, xd, xs, nb);
+      case DType::Q4_1:
+        return dot_legacy_direct_avx2<DType::Q4_1>(row, xq, xd, xs, nb);
+      case DType::Q5_0:
+        return dot_legacy_direct_avx2<DType::Q5_0>(row, xq, xd, xs, nb);
+      case DType::Q5_1:
+        return dot_legacy_direct_avx2<DType::Q5_1>(row, xq, xd, xs, nb);
+      default:
+        break;
+    }
+  }
 #endif
+  DSRT_CHECK(w == DType::Q8_0);
   return dot_q8_0_generic(row, xq, xd, nb);
 }
 

@@ -61,7 +61,10 @@ void unpack_weight_row(DType w, const uint8_t* row, int64_t k, UnpackedRow* out)
 
 // Dot of an unpacked weight row with activation row i.
 float dot_unpacked(DType w, const UnpackedRow& wr, const QuantizedActs& a, int64_t i, Isa isa);
-// Dot of a Q8_0 weight row (read in place) with activation row i.
-float dot_q8_0(const uint8_t* row, const QuantizedActs& a, int64_t i, Isa isa);
+// Whether dot_direct reads weight type w in place on this ISA: Q8_0 always (it is already
+// int8); Q4_0/Q4_1/Q5_0/Q5_1 on AVX2, which splits the nibbles in registers.
+bool has_direct(DType w, Isa isa);
+// Dot of a weight row read in place (has_direct(w, isa)) with activation row i.
+float dot_direct(DType w, const uint8_t* row, const QuantizedActs& a, int64_t i, Isa isa);
 
 }  // namespace dsrt::qdot
