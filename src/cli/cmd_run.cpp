@@ -291,11 +291,18 @@ DSRT_COMMAND(make_demo_cmd, "make-demo",
              [](CLI::App& app) -> std::function<int()> {
                auto out = std::make_shared<std::string>(default_demo_dir());
                auto seed = std::make_shared<uint64_t>(DemoOptions{}.seed);
+               auto preset = std::make_shared<std::string>("demo");
+               auto dtype = std::make_shared<std::string>("bf16");
                app.add_option("-o,--out", *out, "Output folder");
                app.add_option("--seed", *seed, "Weight seed");
+               app.add_option("--preset", *preset,
+                              "demo | smollm2-135m | v2-lite-8l | v2-lite-2048-8l (random weights)");
+               app.add_option("--dtype", *dtype, "bf16 | f16 | f32")->check(CLI::IsMember({"bf16", "f16", "f32"}));
                return [=] {
                  DemoOptions d;
                  d.seed = *seed;
+                 d.preset = *preset;
+                 d.dtype = *dtype;
                  Status s = write_demo_model(*out, default_assets_dir(), d);
                  if (!s.ok()) return fail("make-demo", s.message());
                  std::printf("wrote %s\n", out->c_str());
