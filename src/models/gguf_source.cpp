@@ -100,6 +100,23 @@ std::optional<std::string> gguf_tensor_name(const std::string& hf) {
   return std::nullopt;
 }
 
+std::vector<std::string> gguf_mappable_hf_names(int n_layers) {
+  std::vector<std::string> out;
+  for (const auto& [h, g] : kGlobalNames) out.push_back(h);
+  for (int l = 0; l < n_layers; ++l)
+    for (const auto& [h, g] : kLayerNames)
+      out.push_back("model.layers." + std::to_string(l) + "." + h);
+  return out;
+}
+
+std::optional<std::pair<int64_t, std::string>> gguf_expert_tensor_name(const std::string& hf) {
+  const std::optional<LayerName> ln = split_layer(hf);
+  if (!ln) return std::nullopt;
+  auto ex = split_expert(ln->rest);
+  if (!ex) return std::nullopt;
+  return std::make_pair(ex->first, blk(ln->layer, ex->second));
+}
+
 bool GgufSource::has(const std::string& hf) const {
   if (std::optional<std::string> g = gguf_tensor_name(hf)) {
     if (f_->find_tensor(*g)) return true;

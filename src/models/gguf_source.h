@@ -14,6 +14,8 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "loaders/gguf.h"
 #include "models/weights.h"
@@ -24,6 +26,14 @@ namespace dsrt {
 // -> "output_norm.weight"); nullopt for names with no direct GGUF tensor (experts, kv_b_proj)
 // or unknown names.
 std::optional<std::string> gguf_tensor_name(const std::string& hf_name);
+
+// For writers (dsrt quantize), the same map enumerated: every Hugging Face name that
+// gguf_tensor_name maps one to one, globals and each of n_layers layers, in the map's order.
+std::vector<std::string> gguf_mappable_hf_names(int n_layers);
+// "model.layers.L.mlp.experts.E.{gate,up,down}_proj.weight" -> (E,
+// "blk.L.ffn_{gate,up,down}_exps.weight"), the stacked tensor expert E lives in; nullopt for
+// any other name.
+std::optional<std::pair<int64_t, std::string>> gguf_expert_tensor_name(const std::string& hf_name);
 
 class GgufSource final : public TensorSource {
  public:
