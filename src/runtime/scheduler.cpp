@@ -366,6 +366,10 @@ bool Scheduler::step() {
   sweep(preempted_);
   admit();
   ensure_decode_blocks();
+  {
+    std::lock_guard<std::mutex> lk(mu_);
+    metrics_.running = int(running_.size());
+  }
   if (running_.empty()) return false;
 
   // The batch: every decode token first, then prefill chunks in admission order.
