@@ -5,6 +5,7 @@
 #include <cmath>
 #include <cstdio>
 #include <numeric>
+#include <optional>
 #include <nlohmann/json.hpp>
 #include <random>
 #include <thread>
@@ -14,6 +15,10 @@
 #include "models/model.h"
 
 namespace dsrt::cli {
+
+// `dsrt bench suite` / `dsrt bench compare` (cmd_suite.cpp); nullopt when neither was given.
+std::function<std::optional<int>()> add_suite_modes(CLI::App& bench);
+
 namespace {
 
 using nlohmann::json;
@@ -207,14 +212,19 @@ int run_bench(const BenchOpts& o) {
 DSRT_COMMAND(bench_cmd, "bench", "Prompt-processing and generation throughput (llama-bench style)",
              [](CLI::App& app) -> std::function<int()> {
                auto o = std::make_shared<BenchOpts>();
-               app.add_option("-m,--model", o->model, "Model")->required();
+               app.add_option("-m,--model", o->model, "Model (required unless a sub-mode is given)");
                app.add_option("-p,--n-prompt", o->n_prompt, "Prompt tokens (pp test; 0 = skip)");
                app.add_option("-n,--n-gen", o->n_gen, "Generated tokens (tg test; 0 = skip)");
                app.add_option("-t,--threads", o->threads, "Thread counts, comma-separated");
                app.add_option("-r,--repetitions", o->reps, "Repetitions")->check(CLI::Range(1, 1000));
                app.add_option("-o,--output", o->output, "md | json")->check(CLI::IsMember({"md", "json"}));
                app.add_option("--peer-bench", o->peer, "Path of a llama-bench binary to run on the same file");
-               return [=] { return run_bench(*o); };
+               auto modes = add_suite_modes(app);
+               return [=] {
+                 if (auto rc = modes()) return *rc;
+                 if (o->model.empty()) return fail("bench", "--model is required (or a sub-mode: suite, compare)");
+                 return run_bench(*o);
+               };
              });
 
 }  // namespace

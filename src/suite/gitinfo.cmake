@@ -1,0 +1,26 @@
+# Writes OUT (a header) with the commit of the tree at SRC; "unknown" when git or the .git
+# folder is missing (a tarball build). "-dirty" marks uncommitted changes.
+set(commit "unknown")
+set(dirty "")
+find_package(Git QUIET)
+if(GIT_FOUND)
+  execute_process(COMMAND ${GIT_EXECUTABLE} -C ${SRC} rev-parse HEAD
+                  OUTPUT_VARIABLE c RESULT_VARIABLE rc OUTPUT_STRIP_TRAILING_WHITESPACE ERROR_QUIET)
+  if(rc EQUAL 0)
+    set(commit "${c}")
+    execute_process(COMMAND ${GIT_EXECUTABLE} -C ${SRC} status --porcelain --untracked-files=no
+                    OUTPUT_VARIABLE s RESULT_VARIABLE rc2 ERROR_QUIET)
+    if(rc2 EQUAL 0 AND NOT "${s}" STREQUAL "")
+      set(dirty "-dirty")
+    endif()
+  endif()
+endif()
+set(text "#pragma once\n#define DSRT_SUITE_GIT_COMMIT \"${commit}${dirty}\"\n")
+if(EXISTS ${OUT})
+  file(READ ${OUT} old)
+else()
+  set(old "")
+endif()
+if(NOT "${old}" STREQUAL "${text}")
+  file(WRITE ${OUT} "${text}")
+endif()
