@@ -269,7 +269,7 @@ std::string html_page(const std::string& title, const std::string& body) {
          "</title>\n<style>body{font-family:sans-serif;margin:24px;max-width:1280px;color:#222}"
          "table{border-collapse:collapse;margin:8px 0 16px}td,th{border:1px solid #ccc;padding:3px 8px;"
          "font-size:13px}th{background:#f3f3f3}td.n{text-align:right}figure{display:inline-block;margin:8px}"
-         "figcaption{font-size:12px;color:#555;max-width:600px}.bad{color:#a00}.warn{background:#fff3cd}"
+         "figcaption{font-size:12px;color:#555;max-width:570px}.bad{color:#a00}.warn{background:#fff3cd}"
          "code{background:#f5f5f5}</style></head>\n<body>\n" +
          body + "\n</body></html>\n";
 }

@@ -7,7 +7,7 @@
 namespace dsrt::suite {
 namespace {
 
-constexpr double kW = 600, kH = 330, kL = 70, kR = 20, kT = 48, kB = 46;
+constexpr double kW = 570, kH = 330, kL = 70, kR = 20, kT = 48, kB = 46;
 const char* kColors[] = {"#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd",
                          "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"};
 const char* color(size_t i) { return kColors[i % 10]; }
