@@ -100,6 +100,11 @@ Result<AllocResult> allocate_types(const std::vector<PlannedTensor>& plan, const
     }
     cands[i] = candidates(plan[i]);
     errs[i] = tensor_errors(plan[i], cands[i], stats, opt.max_sample_rows, pool);
+    // The head's output error is the logits' error; a per-layer matrix's is one of the
+    // 2 * n_layer updates summed into the residual stream, so it reaches the logits diluted.
+    const bool head = plan[i].cls == TensorClass::Output || (opt.tied_embeddings && plan[i].cls == TensorClass::TokenEmbd);
+    if (head)
+      for (double& e : errs[i]) e *= 2.0 * std::max(opt.n_layer, 1);
   }
   // Budget in bytes of tensor data.
   uint64_t budget = 0;

