@@ -18,6 +18,8 @@ namespace dsrt::cli {
 
 // `dsrt bench suite` / `dsrt bench compare` (cmd_suite.cpp); nullopt when neither was given.
 std::function<std::optional<int>()> add_suite_modes(CLI::App& bench);
+// `dsrt bench serve` (cmd_serve.cpp); nullopt when it was not given.
+std::function<std::optional<int>()> add_serve_mode(CLI::App& bench);
 
 namespace {
 
@@ -220,8 +222,10 @@ DSRT_COMMAND(bench_cmd, "bench", "Prompt-processing and generation throughput (l
                app.add_option("-o,--output", o->output, "md | json")->check(CLI::IsMember({"md", "json"}));
                app.add_option("--peer-bench", o->peer, "Path of a llama-bench binary to run on the same file");
                auto modes = add_suite_modes(app);
+               auto serve_mode = add_serve_mode(app);
                return [=] {
                  if (auto rc = modes()) return *rc;
+                 if (auto rc = serve_mode()) return *rc;
                  if (o->model.empty()) return fail("bench", "--model is required (or a sub-mode: suite, compare)");
                  return run_bench(*o);
                };
