@@ -56,7 +56,12 @@ document.getElementById('f').onsubmit=async e=>{e.preventDefault();const text=q.
     if(!ch||!ch.delta)continue;if(ch.delta.reasoning_content){reasoning+=ch.delta.reasoning_content;b.r.textContent=reasoning}
     if(ch.delta.content){content+=ch.delta.content;b.c.textContent=content}}}
  }catch(err){if(err.name!=='AbortError')b.m.textContent='error: '+err.message;else b.m.textContent+=' (stopped)'}
- msgs.push({role:'assistant',content});ctrl=null;document.getElementById('stop').disabled=true;document.getElementById('send').disabled=false};
+ msgs.push({role:'assistant',content});ctrl=null;document.getElementById('stop').disabled=true;document.getElementById('send').disabled=false;
+ document.body.dataset.done=(+(document.body.dataset.done||0)+1)};
+// A link such as /?q=Hello&max=16 asks its question on load (shareable prompts; headless tests).
+{const u=new URLSearchParams(location.search);if(u.get('max'))document.getElementById('max').value=u.get('max');
+ if(u.get('temp'))document.getElementById('temp').value=u.get('temp');
+ if(u.get('q')){q.value=u.get('q');document.getElementById('f').requestSubmit()}}
 </script></body></html>
 )HTML";
   return kPage;
