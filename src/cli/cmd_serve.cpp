@@ -268,6 +268,9 @@ std::function<std::optional<int>()> add_serve_mode(CLI::App& bench) {
   sub->add_option("--rate", o->load.rate, "Request rate per second, Poisson arrivals (0 = closed loop)")->check(CLI::Range(0.0, 1e6));
   sub->add_option("--prompt-len", o->load.prompt_len, "Prompt tokens per request")->check(CLI::Range(1, 1 << 20))->capture_default_str();
   sub->add_option("--gen-len", o->load.gen_len, "Generated tokens per request")->check(CLI::Range(1, 1 << 20))->capture_default_str();
+  sub->add_option("--gen-len-min", o->load.gen_len_min,
+                  "Draw each request's length uniformly from [gen-len-min, gen-len] (0 = fixed)")
+      ->check(CLI::Range(0, 1 << 20));
   sub->add_option("--slo-ttft", o->load.slo_ttft_ms, "TTFT SLO in ms for goodput")->check(CLI::Range(0.0, 1e9));
   sub->add_option("--slo-tpot", o->load.slo_tpot_ms, "TPOT SLO in ms for goodput")->check(CLI::Range(0.0, 1e9));
   sub->add_option("--disconnect-frac", o->load.disconnect_frac, "Fraction of clients that hang up mid-stream")->check(CLI::Range(0.0, 1.0));

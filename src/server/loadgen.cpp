@@ -83,6 +83,8 @@ json LoadReport::to_json() const {
 Result<LoadReport> run_load(const LoadOptions& o) {
   if (o.concurrency < 1 || o.requests < 1) return Status::Error("--concurrency and --requests must be >= 1");
   if (o.prompt_len < 1 || o.gen_len < 1) return Status::Error("--prompt-len and --gen-len must be >= 1");
+  if (o.gen_len_min < 0 || o.gen_len_min > o.gen_len)
+    return Status::Error("--gen-len-min must be in 1..--gen-len");
   {
     httplib::Client probe(o.url);
     if (!probe.is_valid()) return Status::Error("bad --url '" + o.url + "'");
@@ -98,10 +100,13 @@ Result<LoadReport> run_load(const LoadOptions& o) {
   std::uniform_real_distribution<double> u(0, 1);
   std::vector<int> kind(size_t(o.requests), 0);  // 0 good, 1 disconnect, 2 bad
   std::vector<int> cut(size_t(o.requests), 0);   // chunks to read before hanging up
+  std::vector<int> glen(size_t(o.requests), o.gen_len);
   for (int i = 0; i < o.requests; ++i) {
     const double x = u(rng);
     kind[size_t(i)] = x < o.bad_frac ? 2 : x < o.bad_frac + o.disconnect_frac ? 1 : 0;
     cut[size_t(i)] = 1 + int(u(rng) * std::max(1, o.gen_len / 2));
+    if (o.gen_len_min > 0 && o.gen_len_min < o.gen_len)
+      glen[size_t(i)] = o.gen_len_min + int(u(rng) * (o.gen_len - o.gen_len_min + 1) * 0.999999);
   }
   std::vector<Sample> samples(size_t(o.requests));
   std::mutex mu;
@@ -135,7 +140,7 @@ Result<LoadReport> run_load(const LoadOptions& o) {
       }
       json prompt = json::array();
       for (int k = 0; k < o.prompt_len; ++k) prompt.push_back(tokd(wr));
-      const json body = {{"prompt", prompt},          {"max_tokens", o.gen_len}, {"ignore_eos", true},
+      const json body = {{"prompt", prompt},          {"max_tokens", glen[size_t(i)]}, {"ignore_eos", true},
                          {"temperature", 0.0},        {"stream", true},          {"stream_options", {{"include_usage", true}}}};
       httplib::Request req;
       req.method = "POST";

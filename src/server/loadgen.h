@@ -24,6 +24,9 @@ struct LoadOptions {
   int requests = 200;
   double rate = 0;  // requests per second (Poisson arrivals); 0 = as fast as concurrency allows
   int prompt_len = 64, gen_len = 64;
+  // > 0: each request generates a uniform random length in [gen_len_min, gen_len] (real
+  // traffic has mixed lengths, which is where static batches wait for their slowest member).
+  int gen_len_min = 0;
   int vocab = 1000;        // random prompt ids are drawn from [100, 100 + vocab)
   double slo_ttft_ms = 0;  // 0 = no SLO
   double slo_tpot_ms = 0;
