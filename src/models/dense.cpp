@@ -95,27 +95,11 @@ class DenseModel final : public Model {
 
 Result<Tensor> DenseModel::forward(const std::vector<SeqInput>& batch) {
   const ModelConfig& c = config_;
-  std::vector<int32_t> tokens, pos;
-  int64_t n_out = 0;
-  for (const SeqInput& s : batch) {
-    auto* kvs = dynamic_cast<KvSeq*>(s.cache);
-    if (!kvs || kvs->arena()->row_floats() != cache_values_per_token_layer())
-      return Status::Error("forward: a sequence has no KV cache of this model");
-    if (s.tokens.empty()) return Status::Error("forward: empty token list");
-    if (int64_t(s.cache->n_past()) + int64_t(s.tokens.size()) > s.cache->n_ctx())
-      return Status::Error("forward: " + std::to_string(s.cache->n_past() + s.tokens.size()) +
-                           " positions exceed the context size " + std::to_string(s.cache->n_ctx()));
-    for (size_t i = 0; i < s.tokens.size(); ++i) {
-      if (s.tokens[i] < 0 || s.tokens[i] >= c.vocab_size)
-        return Status::Error("token id " + std::to_string(s.tokens[i]) + " is outside the vocabulary (0.." +
-                             std::to_string(c.vocab_size - 1) + ")");
-      tokens.push_back(s.tokens[i]);
-      pos.push_back(int32_t(s.cache->n_past() + i));
-    }
-    n_out += s.all_logits ? int64_t(s.tokens.size()) : 1;
-  }
-  for (const SeqInput& s : batch)
-    DSRT_RETURN_IF_ERROR(s.cache->reserve(s.cache->n_past() + int32_t(s.tokens.size())));
+  DSRT_ASSIGN_OR_RETURN(BatchLayout bl,
+                        prepare_batch(batch, cache_values_per_token_layer(), c.vocab_size, "KV cache"));
+  const std::vector<int32_t>& tokens = bl.tokens;
+  const std::vector<int32_t>& pos = bl.pos;
+  const int64_t n_out = bl.n_out;
   Backend& be = *backend_;
   const int64_t N = int64_t(tokens.size()), D = c.hidden_size, H = c.num_attention_heads;
   const int64_t KV = c.num_key_value_heads, hd = c.head_dim;
@@ -198,15 +182,7 @@ Result<Tensor> DenseModel::forward(const std::vector<SeqInput>& batch) {
     be.matmul(g, L.down, t);   // {N, hidden}
     be.add(t, h);
   }
-  Tensor sel = Tensor::zeros(DType::F32, {n_out, D});
-  int64_t t0 = 0, oi = 0;
-  for (const SeqInput& s : batch) {
-    const int64_t n = int64_t(s.tokens.size());
-    for (int64_t i = s.all_logits ? 0 : n - 1; i < n; ++i, ++oi)
-      std::memcpy(sel.f32() + oi * D, h.f32() + (t0 + i) * D, D * 4);
-    t0 += n;
-    s.cache->n_past_ += int32_t(n);
-  }
+  Tensor sel = take_output_rows(batch, h, n_out);  // {n_out, hidden}
   be.rms_norm(sel, norm_, c.rms_norm_eps, sel);
   Tensor logits = Tensor::zeros(DType::F32, {n_out, c.vocab_size});
   be.matmul(sel, lm_head_, logits);  // {n_out, vocab}

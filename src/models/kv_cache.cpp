@@ -1,5 +1,7 @@
 #include "models/kv_cache.h"
 
+#include <cstring>
+
 namespace dsrt {
 
 KvArena::KvArena(int n_layer, int32_t n_blocks, int32_t block_size, int64_t row)
@@ -50,6 +52,46 @@ Status KvSeq::reserve(int32_t n) {
 Result<std::unique_ptr<KvCache>> KvArenaPool::new_sequence(int32_t max_tokens) {
   if (max_tokens <= 0) return Status::Error("max_tokens must be positive");
   return std::unique_ptr<KvCache>(new KvSeq(arena_, max_tokens));
+}
+
+Result<BatchLayout> prepare_batch(const std::vector<SeqInput>& batch, int64_t row_floats,
+                                  int32_t vocab_size, const char* cache_kind) {
+  BatchLayout b;
+  for (const SeqInput& s : batch) {
+    auto* kv = dynamic_cast<KvSeq*>(s.cache);
+    if (!kv || kv->arena()->row_floats() != row_floats)
+      return Status::Error(std::string("forward: a sequence has no ") + cache_kind + " of this model");
+    if (s.tokens.empty()) return Status::Error("forward: empty token list");
+    if (int64_t(s.cache->n_past()) + int64_t(s.tokens.size()) > s.cache->n_ctx())
+      return Status::Error("forward: " + std::to_string(s.cache->n_past() + s.tokens.size()) +
+                           " positions exceed the context size " + std::to_string(s.cache->n_ctx()));
+    for (size_t i = 0; i < s.tokens.size(); ++i) {
+      if (s.tokens[i] < 0 || s.tokens[i] >= vocab_size)
+        return Status::Error("token id " + std::to_string(s.tokens[i]) + " is outside the vocabulary (0.." +
+                             std::to_string(vocab_size - 1) + ")");
+      b.tokens.push_back(s.tokens[i]);
+      b.pos.push_back(int32_t(s.cache->n_past() + i));
+    }
+    b.n_out += s.all_logits ? int64_t(s.tokens.size()) : 1;
+  }
+  // Storage for every new position (paged caches take blocks from their pool here).
+  for (const SeqInput& s : batch)
+    DSRT_RETURN_IF_ERROR(s.cache->reserve(s.cache->n_past() + int32_t(s.tokens.size())));
+  return b;
+}
+
+Tensor take_output_rows(const std::vector<SeqInput>& batch, const Tensor& h, int64_t n_out) {
+  const int64_t D = h.cols();
+  Tensor sel = Tensor::zeros(DType::F32, {n_out, D});
+  int64_t t0 = 0, o = 0;
+  for (const SeqInput& s : batch) {
+    const int64_t n = int64_t(s.tokens.size());
+    for (int64_t i = s.all_logits ? 0 : n - 1; i < n; ++i, ++o)
+      std::memcpy(sel.f32() + o * D, h.f32() + (t0 + i) * D, size_t(D) * 4);
+    t0 += n;
+    CacheAccess::advance(*s.cache, int32_t(n));
+  }
+  return sel;
 }
 
 Result<std::unique_ptr<KvCache>> make_contiguous_kv(int n_layer, int32_t n_ctx, int64_t row) {

@@ -74,6 +74,22 @@ class KvArenaPool final : public KvPool {
   std::shared_ptr<KvArena> arena_;
 };
 
+// The part of forward() both families share. prepare_batch validates every sequence (a KvSeq
+// with rows of `row_floats`, non-empty tokens inside the vocabulary and the context), reserves
+// storage for the new positions, and flattens the batch; take_output_rows copies the rows of
+// `h` whose logits are wanted and advances every cache past its tokens.
+struct BatchLayout {
+  std::vector<int32_t> tokens, pos;  // every token of the batch with its absolute position
+  int64_t n_out = 0;                 // logits rows wanted
+};
+Result<BatchLayout> prepare_batch(const std::vector<SeqInput>& batch, int64_t row_floats,
+                                  int32_t vocab_size, const char* cache_kind);
+Tensor take_output_rows(const std::vector<SeqInput>& batch, const Tensor& h, int64_t n_out);
+
+struct CacheAccess {
+  static void advance(KvCache& c, int32_t n) { c.n_past_ += n; }
+};
+
 // Helpers for the models' new_cache / new_kv_pool.
 Result<std::unique_ptr<KvCache>> make_contiguous_kv(int n_layer, int32_t n_ctx, int64_t row_floats);
 Result<std::unique_ptr<KvPool>> make_kv_pool(int n_layer, int32_t n_blocks, int32_t block_size,

@@ -45,8 +45,7 @@ class KvCache {
   virtual int32_t n_blocks_held() const { return 0; }
 
  protected:
-  friend class DeepSeekModel;
-  friend class DenseModel;
+  friend struct CacheAccess;  // forward() advances n_past_ (models/kv_cache.h)
   int32_t n_ctx_ = 0, n_past_ = 0;
 };
 
