@@ -5,6 +5,7 @@
 #include <csignal>
 #include <cstdio>
 #include <filesystem>
+#include <fstream>
 #include <iostream>
 
 #include "cli/command.h"
@@ -140,6 +141,16 @@ class Printer {
   bool split_, tty_ = false, in_reason_ = false;
 };
 
+// This process's peak resident set (VmHWM of its own address space). getrusage's ru_maxrss is
+// not used: Linux carries the parent's high-water mark across a vfork/exec into it.
+size_t peak_rss_bytes() {
+  std::ifstream f("/proc/self/status");
+  std::string line;
+  while (std::getline(f, line))
+    if (line.rfind("VmHWM:", 0) == 0) return size_t(std::strtoull(line.c_str() + 6, nullptr, 10)) * 1024;
+  return 0;
+}
+
 bool ends_with(const std::string& s, const std::string& t) {
   return s.size() >= t.size() && s.compare(s.size() - t.size(), t.size(), t) == 0;
 }
@@ -183,8 +194,10 @@ int run_run(const GenOpts& o, std::string prompt, const std::string& prompt_file
   const GenerateStats& s = st.value();
   std::printf("\n");
   std::fprintf(stderr,
-               "dsrt run: prompt %d tokens, generated %d tokens (%s); prefill %.1f tok/s, decode %.1f tok/s\n",
-               s.n_prompt, s.n_generated, s.finish_reason.c_str(), s.prefill_tps(), s.decode_tps());
+               "dsrt run: prompt %d tokens, generated %d tokens (%s); prefill %.1f tok/s, decode %.1f tok/s; "
+               "peak RSS %.1f MiB\n",
+               s.n_prompt, s.n_generated, s.finish_reason.c_str(), s.prefill_tps(), s.decode_tps(),
+               double(peak_rss_bytes()) / 1048576.0);
   return 0;
 }
 

@@ -10,6 +10,8 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
+#include <fstream>
 #include <random>
 
 #include "core/quant.h"
@@ -274,7 +276,10 @@ CaseResult peak_rss_case(CaseContext& c) {
     posix_spawn_file_actions_t fa;
     posix_spawn_file_actions_init(&fa);
     posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
-    posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0);
+    // `dsrt run` prints its own peak RSS (VmHWM) on stderr: wait4's ru_maxrss would carry this
+    // (large) suite process's high-water mark across posix_spawn's vfork + exec.
+    const std::string err_path = "/tmp/dsrt-suite-rss-" + std::to_string(getpid()) + ".txt";
+    posix_spawn_file_actions_addopen(&fa, 2, err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
     pid_t pid = 0;
     const auto t0 = Clock::now();
     const int rc = posix_spawn(&pid, c.self_exe.c_str(), &fa, nullptr, argv.data(), environ);
@@ -287,7 +292,13 @@ CaseResult peak_rss_case(CaseContext& c) {
                                    std::to_string(WIFEXITED(status) ? WEXITSTATUS(status) : -1) + ")",
                                r.params);
     wall.push_back(seconds_since(t0));
-    rss.push_back(double(ru.ru_maxrss) * 1024.0);  // Linux reports KiB
+    std::ifstream ef(err_path);
+    const std::string err((std::istreambuf_iterator<char>(ef)), {});
+    std::remove(err_path.c_str());
+    const size_t at = err.rfind("peak RSS ");
+    if (at == std::string::npos)
+      return CaseResult::error("`dsrt run` did not report its peak RSS", r.params);
+    rss.push_back(std::strtod(err.c_str() + at + 9, nullptr) * 1048576.0);
   }
   r.add("peak_rss_bytes", "bytes", rss, {}, "lower");
   r.add("run_wall_s", "s", wall, {}, "lower");
