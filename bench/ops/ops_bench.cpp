@@ -6,9 +6,9 @@
 #include <map>
 #include <random>
 #include <tuple>
-#include <thread>
 
 #include "backends/backend.h"
+#include "suite/microbench.h"
 #include "core/quant.h"
 
 namespace dsrt {
@@ -130,32 +130,15 @@ BENCHMARK(BM_QuantMatmul)
     ->UseRealTime()
     ->Unit(benchmark::kMillisecond);
 
-// Read bandwidth with the same thread count, for the fraction-of-limit figures: threads sum
-// disjoint halves of a 256 MiB buffer (as dsrt bench's probe).
+// Read bandwidth with the same thread count, for the fraction-of-limit figures: the probe
+// `dsrt bench` and the suite use (suite/microbench.h), best pass reported.
 void BM_ReadBandwidth(benchmark::State& st) {
   const int threads = int(st.range(0));
-  const size_t n = (size_t(256) << 20) / 8;
-  std::vector<uint64_t> buf(n, 1);
-  std::vector<uint64_t> sums(static_cast<size_t>(threads));
+  double best = 0;
   for (auto _ : st) {
-    std::vector<std::thread> ts;
-    for (int t = 0; t < threads; ++t)
-      ts.emplace_back([&, t] {
-        const size_t b = n * t / threads, e = n * (t + 1) / threads;
-        uint64_t s0 = 0, s1 = 0, s2 = 0, s3 = 0;
-        for (size_t i = b; i + 4 <= e; i += 4) {
-          s0 += buf[i];
-          s1 += buf[i + 1];
-          s2 += buf[i + 2];
-          s3 += buf[i + 3];
-        }
-        sums[t] = s0 + s1 + s2 + s3;
-      });
-    for (auto& t : ts) t.join();
-    benchmark::DoNotOptimize(sums.data());
+    for (double g : suite::read_bandwidth_gbs(size_t(256) << 20, threads, 1)) best = std::max(best, g);
   }
-  st.counters["GB/s"] = benchmark::Counter(double(n * 8) * st.iterations() / 1e9,
-                                           benchmark::Counter::kIsRate);
+  st.counters["GB/s"] = best;
 }
 BENCHMARK(BM_ReadBandwidth)->ArgNames({"threads"})->Arg(2)->UseRealTime()->Unit(benchmark::kMillisecond);
 

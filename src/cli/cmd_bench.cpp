@@ -1,18 +1,18 @@
 // `dsrt bench`: llama-bench-style prompt-processing (pp) and token-generation (tg) throughput,
 // with the achieved weight bandwidth as a fraction of this machine's measured read bandwidth,
 // and optionally a peer llama-bench run on the same file with the same settings.
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
-#include <numeric>
 #include <optional>
 #include <nlohmann/json.hpp>
 #include <random>
-#include <thread>
 
 #include "cli/command.h"
 #include "cli/common.h"
 #include "models/model.h"
+#include "suite/microbench.h"
 
 namespace dsrt::cli {
 
@@ -26,34 +26,11 @@ namespace {
 using nlohmann::json;
 using Clock = std::chrono::steady_clock;
 
-// Read bandwidth in GB/s: threads sum disjoint parts of a buffer far larger than the caches;
-// the best of a few passes (the machine is shared and noisy).
+// Read bandwidth in GB/s: the suite's probe (threads summing disjoint parts of a 256 MiB
+// buffer, far larger than the caches); the best of a few passes, as the machine is shared.
 double measure_read_bandwidth(int threads) {
-  const size_t n = (size_t(256) << 20) / 8;  // 256 MiB of uint64
-  std::vector<uint64_t> buf(n, 1);
-  double best = 0;
-  for (int pass = 0; pass < 4; ++pass) {
-    std::vector<uint64_t> sums(threads);
-    auto t0 = Clock::now();
-    std::vector<std::thread> ts;
-    for (int t = 0; t < threads; ++t)
-      ts.emplace_back([&, t] {
-        const size_t b = n * t / threads, e = n * (t + 1) / threads;
-        uint64_t s0 = 0, s1 = 0, s2 = 0, s3 = 0;
-        for (size_t i = b; i + 4 <= e; i += 4) {
-          s0 += buf[i];
-          s1 += buf[i + 1];
-          s2 += buf[i + 2];
-          s3 += buf[i + 3];
-        }
-        sums[t] = s0 + s1 + s2 + s3;
-      });
-    for (auto& t : ts) t.join();
-    const double s = std::chrono::duration<double>(Clock::now() - t0).count();
-    if (std::accumulate(sums.begin(), sums.end(), uint64_t(0)) == 0) return 0;  // keep the loads
-    best = std::max(best, double(n * 8) / s / 1e9);
-  }
-  return best;
+  const std::vector<double> s = suite::read_bandwidth_gbs(size_t(256) << 20, threads, 4);
+  return s.empty() ? 0 : *std::max_element(s.begin(), s.end());
 }
 
 struct Stat {

@@ -116,15 +116,6 @@ class DeepSeekModel final : public Model {
     return config_.kv_lora_rank + config_.qk_rope_head_dim;
   }
 
-  Result<std::unique_ptr<KvCache>> new_cache(int32_t n_ctx) const override {
-    if (n_ctx <= 0) return Status::Error("context size must be positive");
-    return make_contiguous_kv(config_.num_hidden_layers, n_ctx, cache_values_per_token_layer());
-  }
-
-  Result<std::unique_ptr<KvPool>> new_kv_pool(int32_t n_blocks, int32_t block_size) const override {
-    return make_kv_pool(config_.num_hidden_layers, n_blocks, block_size, cache_values_per_token_layer());
-  }
-
   Result<Tensor> forward(const std::vector<SeqInput>& batch) override;
 
  private:

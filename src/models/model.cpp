@@ -7,9 +7,18 @@
 #include "loaders/gguf.h"
 #include "models/deepseek.h"
 #include "models/dense.h"
+#include "models/kv_cache.h"
 #include "models/gguf_source.h"
 
 namespace dsrt {
+
+Result<std::unique_ptr<KvCache>> Model::new_cache(int32_t n_ctx) const {
+  return make_contiguous_kv(config_.num_hidden_layers, n_ctx, cache_values_per_token_layer());
+}
+
+Result<std::unique_ptr<KvPool>> Model::new_kv_pool(int32_t n_blocks, int32_t block_size) const {
+  return make_kv_pool(config_.num_hidden_layers, n_blocks, block_size, cache_values_per_token_layer());
+}
 namespace {
 
 // A .gguf name, or any file that starts with GGUF's magic.

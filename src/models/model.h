@@ -82,11 +82,11 @@ class Model {
   const WeightStats& weight_stats() const { return stats_; }
   // Values stored per token per layer in the KV cache (MLA: kv_lora_rank + qk_rope_head_dim).
   virtual int64_t cache_values_per_token_layer() const = 0;
-  virtual Result<std::unique_ptr<KvCache>> new_cache(int32_t n_ctx) const = 0;
+  // Both families keep cache_values_per_token_layer() floats per token and layer in a
+  // KvArena (models/kv_cache.h), so the cache constructors live here.
+  Result<std::unique_ptr<KvCache>> new_cache(int32_t n_ctx) const;
   // A paged cache of n_blocks blocks of block_size tokens for all layers.
-  virtual Result<std::unique_ptr<KvPool>> new_kv_pool(int32_t n_blocks, int32_t block_size) const {
-    return Status::Error("this model has no paged KV cache");
-  }
+  Result<std::unique_ptr<KvPool>> new_kv_pool(int32_t n_blocks, int32_t block_size) const;
   // Runs the batch; returns logits [rows, vocab], rows in batch order (every token of a
   // sequence with all_logits, else its last token). Advances each cache.
   virtual Result<Tensor> forward(const std::vector<SeqInput>& batch) = 0;
