@@ -1,21 +1,44 @@
 #include "core/thread_pool.h"
 
 #include <algorithm>
+#include <chrono>
+#include <cstdlib>
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#define DSRT_CPU_RELAX() _mm_pause()
+#elif defined(__aarch64__)
+#define DSRT_CPU_RELAX() asm volatile("yield" ::: "memory")
+#else
+#define DSRT_CPU_RELAX() ((void)0)
+#endif
 
 namespace dsrt {
 
-ThreadPool::ThreadPool(int n_threads) {
+namespace {
+constexpr int kDefaultSpinUs = 200;
+
+int spin_from_env() {
+  if (const char* s = std::getenv("DSRT_SPIN_US")) {
+    char* end = nullptr;
+    const long v = std::strtol(s, &end, 10);
+    if (end != s && *end == '\0' && v >= 0 && v <= 1000000) return int(v);
+  }
+  return kDefaultSpinUs;
+}
+}  // namespace
+
+ThreadPool::ThreadPool(int n_threads, int spin_us) {
   if (n_threads <= 0) n_threads = int(std::max(1u, std::thread::hardware_concurrency()));
   n_threads_ = n_threads;
+  spin_us_ = spin_us >= 0 ? spin_us : spin_from_env();
   for (int i = 1; i < n_threads_; ++i) workers_.emplace_back([this, i] { worker(i); });
 }
 
 ThreadPool::~ThreadPool() {
-  {
-    std::lock_guard<std::mutex> lk(mu_);
-    stop_ = true;
-  }
-  cv_start_.notify_all();
+  stop_.store(true);
+  generation_.fetch_add(1);
+  generation_.notify_all();
   for (auto& t : workers_) t.join();
 }
 
@@ -25,47 +48,58 @@ static void chunk(int64_t n, int parts, int i, int64_t* b, int64_t* e) {
   *e = *b + base + (i < rem ? 1 : 0);
 }
 
+void ThreadPool::await_change(const std::atomic<uint32_t>& v, uint32_t old,
+                              std::atomic<int>& sleepers) const {
+  if (v.load(std::memory_order_acquire) != old) return;
+  if (spin_us_ > 0) {
+    const auto t0 = std::chrono::steady_clock::now();
+    const auto limit = std::chrono::microseconds(spin_us_);
+    for (uint32_t it = 1;; ++it) {
+      DSRT_CPU_RELAX();
+      if (v.load(std::memory_order_acquire) != old) return;
+      if ((it & 63) == 0 && std::chrono::steady_clock::now() - t0 > limit) break;
+    }
+  }
+  // Dekker-style hand-shake with the writer (both sides seq_cst): either the writer sees
+  // sleepers > 0 and notifies, or wait() sees the new value and returns at once.
+  sleepers.fetch_add(1);
+  while (v.load() == old) v.wait(old);
+  sleepers.fetch_sub(1);
+}
+
 void ThreadPool::parallel_for(int64_t n, const std::function<void(int64_t, int64_t, int)>& fn) {
   if (n <= 0) return;
   if (n_threads_ == 1 || n == 1) {
     fn(0, n, 0);
     return;
   }
-  {
-    std::lock_guard<std::mutex> lk(mu_);
-    job_ = &fn;
-    job_n_ = n;
-    pending_ = n_threads_ - 1;
-    ++generation_;
-  }
-  cv_start_.notify_all();
+  job_ = &fn;
+  job_n_ = n;
+  const uint32_t done_before = done_gen_.load();
+  pending_.store(uint32_t(n_threads_ - 1));
+  generation_.fetch_add(1);  // publishes job_, job_n_ (seq_cst)
+  if (worker_sleepers_.load() > 0) generation_.notify_all();
   int64_t b, e;
   chunk(n, n_threads_, 0, &b, &e);
   if (b < e) fn(b, e, 0);
-  std::unique_lock<std::mutex> lk(mu_);
-  cv_done_.wait(lk, [this] { return pending_ == 0; });
+  await_change(done_gen_, done_before, main_sleepers_);
   job_ = nullptr;
 }
 
 void ThreadPool::worker(int index) {
-  uint64_t seen = 0;
+  uint32_t seen = 0;  // the value before any job: a job issued before this thread ran is not missed
   for (;;) {
-    const std::function<void(int64_t, int64_t, int)>* job;
-    int64_t n;
-    {
-      std::unique_lock<std::mutex> lk(mu_);
-      cv_start_.wait(lk, [&] { return stop_ || generation_ != seen; });
-      if (stop_) return;
-      seen = generation_;
-      job = job_;
-      n = job_n_;
-    }
+    await_change(generation_, seen, worker_sleepers_);
+    seen = generation_.load(std::memory_order_acquire);
+    if (stop_.load()) return;
+    const auto* job = job_;
+    const int64_t n = job_n_;
     int64_t b, e;
     chunk(n, n_threads_, index, &b, &e);
     if (b < e) (*job)(b, e, index);
-    {
-      std::lock_guard<std::mutex> lk(mu_);
-      if (--pending_ == 0) cv_done_.notify_one();
+    if (pending_.fetch_sub(1) == 1) {
+      done_gen_.fetch_add(1);
+      if (main_sleepers_.load() > 0) done_gen_.notify_all();
     }
   }
 }

@@ -1,11 +1,17 @@
 // A persistent thread pool: workers are created once and reused by every parallel_for, so a
 // decode step with hundreds of small matmuls does not pay thread creation each time.
+//
+// Hand-off is spin-then-sleep: after a job, a worker polls the job counter for a short while
+// (spin_us, default 200 us) so the next parallel_for of a decode step reaches it in well under
+// a microsecond, and only then blocks on the counter (C++20 atomic wait: a futex on Linux).
+// The bounded spin keeps most of the speed of a purely spinning pool (llama.cpp's) while
+// giving the cores back when the engine is idle or the host is oversubscribed, where an
+// unbounded spin collapses (measured in docs/perf.md). DSRT_SPIN_US overrides the default.
 #pragma once
 
-#include <condition_variable>
+#include <atomic>
 #include <cstdint>
 #include <functional>
-#include <mutex>
 #include <thread>
 #include <vector>
 
@@ -13,7 +19,8 @@ namespace dsrt {
 
 class ThreadPool {
  public:
-  explicit ThreadPool(int n_threads);  // n_threads <= 0: hardware concurrency
+  // n_threads <= 0: hardware concurrency. spin_us < 0: DSRT_SPIN_US or the default.
+  explicit ThreadPool(int n_threads, int spin_us = -1);
   ~ThreadPool();
   ThreadPool(const ThreadPool&) = delete;
   ThreadPool& operator=(const ThreadPool&) = delete;
@@ -21,21 +28,26 @@ class ThreadPool {
   int size() const { return n_threads_; }
   // Splits [0, n) into contiguous chunks, at most one per thread, and runs
   // fn(begin, end, thread_index) on them; returns when all are done. The calling thread takes
-  // part. Not reentrant: fn must not call parallel_for on the same pool.
+  // part. Not reentrant: fn must not call parallel_for on the same pool, and one pool serves
+  // one calling thread at a time.
   void parallel_for(int64_t n, const std::function<void(int64_t, int64_t, int)>& fn);
 
  private:
   void worker(int index);
+  // Waits until v != old: spins for spin_us_, then sleeps on v (sleepers counts the sleepers
+  // so the writer can skip the wake-up call when nobody sleeps).
+  void await_change(const std::atomic<uint32_t>& v, uint32_t old, std::atomic<int>& sleepers) const;
 
   int n_threads_;
+  int spin_us_;
   std::vector<std::thread> workers_;
-  std::mutex mu_;
-  std::condition_variable cv_start_, cv_done_;
   const std::function<void(int64_t, int64_t, int)>* job_ = nullptr;
   int64_t job_n_ = 0;
-  uint64_t generation_ = 0;
-  int pending_ = 0;
-  bool stop_ = false;
+  std::atomic<uint32_t> generation_{0};  // bumped per job (and at stop)
+  std::atomic<uint32_t> pending_{0};     // workers still running the current job
+  std::atomic<uint32_t> done_gen_{0};    // bumped when pending_ reaches 0
+  std::atomic<int> worker_sleepers_{0}, main_sleepers_{0};
+  std::atomic<bool> stop_{false};
 };
 
 }  // namespace dsrt
