@@ -67,23 +67,39 @@ void ThreadPool::await_change(const std::atomic<uint32_t>& v, uint32_t old,
   sleepers.fetch_sub(1);
 }
 
+void ThreadPool::run_chunks(uint32_t gen, int thread_index) {
+  uint64_t w = claim_.load(std::memory_order_acquire);
+  for (;;) {
+    const uint32_t total = uint32_t(w >> 16) & 0xffff, next = uint32_t(w) & 0xffff;
+    if (uint32_t(w >> 32) != gen || next >= total) return;
+    if (!claim_.compare_exchange_weak(w, w + 1, std::memory_order_acq_rel)) continue;
+    const Job& job = jobs_[gen & 1];
+    int64_t b, e;
+    chunk(job.n, int(total), int(next), &b, &e);
+    if (b < e) (*job.fn)(b, e, thread_index);
+    done_.fetch_add(1, std::memory_order_acq_rel);
+    if (main_sleepers_.load() > 0) done_.notify_all();
+    w = claim_.load(std::memory_order_acquire);
+  }
+}
+
 void ThreadPool::parallel_for(int64_t n, const std::function<void(int64_t, int64_t, int)>& fn) {
   if (n <= 0) return;
   if (n_threads_ == 1 || n == 1) {
     fn(0, n, 0);
     return;
   }
-  job_ = &fn;
-  job_n_ = n;
-  const uint32_t done_before = done_gen_.load();
-  pending_.store(uint32_t(n_threads_ - 1));
-  generation_.fetch_add(1);  // publishes job_, job_n_ (seq_cst)
+  // A few chunks per thread: enough for a late thread's share to be taken by the others,
+  // few enough that per-chunk set-up in fn stays negligible.
+  const uint32_t total = uint32_t(std::min<int64_t>(n, int64_t(4) * n_threads_));
+  const uint32_t gen = generation_.load() + 1;
+  jobs_[gen & 1] = Job{&fn, n};
+  done_.store(0);
+  claim_.store(uint64_t(gen) << 32 | uint64_t(total) << 16);
+  generation_.store(gen);  // seq_cst: publishes the job
   if (worker_sleepers_.load() > 0) generation_.notify_all();
-  int64_t b, e;
-  chunk(n, n_threads_, 0, &b, &e);
-  if (b < e) fn(b, e, 0);
-  await_change(done_gen_, done_before, main_sleepers_);
-  job_ = nullptr;
+  run_chunks(gen, 0);
+  for (uint32_t d = done_.load(); d != total; d = done_.load()) await_change(done_, d, main_sleepers_);
 }
 
 void ThreadPool::worker(int index) {
@@ -92,15 +108,7 @@ void ThreadPool::worker(int index) {
     await_change(generation_, seen, worker_sleepers_);
     seen = generation_.load(std::memory_order_acquire);
     if (stop_.load()) return;
-    const auto* job = job_;
-    const int64_t n = job_n_;
-    int64_t b, e;
-    chunk(n, n_threads_, index, &b, &e);
-    if (b < e) (*job)(b, e, index);
-    if (pending_.fetch_sub(1) == 1) {
-      done_gen_.fetch_add(1);
-      if (main_sleepers_.load() > 0) done_gen_.notify_all();
-    }
+    run_chunks(seen, index);
   }
 }
 

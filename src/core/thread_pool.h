@@ -26,10 +26,12 @@ class ThreadPool {
   ThreadPool& operator=(const ThreadPool&) = delete;
 
   int size() const { return n_threads_; }
-  // Splits [0, n) into contiguous chunks, at most one per thread, and runs
-  // fn(begin, end, thread_index) on them; returns when all are done. The calling thread takes
-  // part. Not reentrant: fn must not call parallel_for on the same pool, and one pool serves
-  // one calling thread at a time.
+  // Splits [0, n) into contiguous chunks (a few per thread) and runs fn(begin, end,
+  // thread_index) on them; returns when all are done. Threads claim chunks as they arrive, so
+  // a worker that is late (descheduled on a busy host) leaves its share to the others instead
+  // of stalling the call. The calling thread takes part; one thread index may run several
+  // chunks, one after the other. Not reentrant: fn must not call parallel_for on the same
+  // pool, and one pool serves one calling thread at a time.
   void parallel_for(int64_t n, const std::function<void(int64_t, int64_t, int)>& fn);
 
  private:
@@ -41,11 +43,22 @@ class ThreadPool {
   int n_threads_;
   int spin_us_;
   std::vector<std::thread> workers_;
-  const std::function<void(int64_t, int64_t, int)>* job_ = nullptr;
-  int64_t job_n_ = 0;
+  // Runs the chunks of job gen that this thread can still claim.
+  void run_chunks(uint32_t gen, int thread_index);
+
+  // The job of generation g lives in slot g & 1: a worker reads a slot only after claiming a
+  // chunk of that generation, and the slot is rewritten two generations later, which cannot
+  // begin before every claimed chunk of g has finished.
+  struct Job {
+    const std::function<void(int64_t, int64_t, int)>* fn = nullptr;
+    int64_t n = 0;
+  };
+  Job jobs_[2];
+  // claim_ = generation << 32 | total chunks << 16 | next chunk; a claim is a CAS that checks
+  // the generation, so a late worker can never take a chunk of a newer job.
+  std::atomic<uint64_t> claim_{0};
   std::atomic<uint32_t> generation_{0};  // bumped per job (and at stop)
-  std::atomic<uint32_t> pending_{0};     // workers still running the current job
-  std::atomic<uint32_t> done_gen_{0};    // bumped when pending_ reaches 0
+  std::atomic<uint32_t> done_{0};        // chunks of the current job finished
   std::atomic<int> worker_sleepers_{0}, main_sleepers_{0};
   std::atomic<bool> stop_{false};
 };

@@ -83,5 +83,28 @@ TEST(ThreadPool, CoversRangeExactlyOnce) {
   }
 }
 
+// Many back-to-back jobs of changing size, with and without the spin phase (spin 0 puts the
+// workers to sleep after every job, exercising the wake-up hand-shake): every element of
+// every job is run exactly once, by a valid thread index, and no job leaks into the next.
+TEST(ThreadPool, BackToBackJobsAreIsolated) {
+  for (int spin : {0, 200}) {
+    for (int threads : {2, 3, 5}) {
+      ThreadPool pool(threads, spin);
+      std::vector<std::atomic<int>> hits(64);
+      std::atomic<int> bad_index{0};
+      for (int rep = 0; rep < 3000; ++rep) {
+        const int64_t n = 1 + (rep * 7) % 64;
+        pool.parallel_for(n, [&](int64_t b, int64_t e, int th) {
+          if (th < 0 || th >= threads) bad_index++;
+          for (int64_t i = b; i < e; ++i) hits[i] += rep;
+        });
+        for (int64_t i = 0; i < n; ++i) ASSERT_EQ(hits[i].exchange(0), rep) << "rep " << rep;
+        for (int64_t i = n; i < 64; ++i) ASSERT_EQ(hits[i].load(), 0);
+      }
+      EXPECT_EQ(bad_index.load(), 0);
+    }
+  }
+}
+
 }  // namespace
 }  // namespace dsrt

@@ -446,6 +446,94 @@ float dot_k_avx2(const UnpackedRow& w, const int8_t* xq, const float* xd, const 
   return hsum(_mm256_sub_ps(acc, off));
 }
 
+
+// K types read in place (GEMV): per super-block one int32 accumulator vector collects
+// sum_j sc_j * sum(u * x) over the sub-blocks, then one float multiply-add with dk * dx; the
+// min/offset term uses the activation's 16-element sums. Bounds: maddubs pairs <= 2 * 63 * 127
+// (no int16 saturation), int32 lanes <= 16 * 63 * 63 * 127 * 2 per super-block.
+inline __m256i scales_2x16(int a, int b) {  // int16 lanes 0-7 = a, 8-15 = b
+  return _mm256_set_m128i(_mm_set1_epi16(int16_t(b)), _mm_set1_epi16(int16_t(a)));
+}
+
+template <bool kFive>
+float dot_q45_k_direct_avx2(const uint8_t* row, const int8_t* xq, const float* xd,
+                            const int16_t* xbsum, int64_t ns) {
+  constexpr int kBytes = kFive ? 176 : 144;
+  const __m256i low4 = _mm256_set1_epi8(0xf);
+  const __m256i one = _mm256_set1_epi8(1);
+  __m256 acc = _mm256_setzero_ps();
+  float off = 0;
+  for (int64_t s = 0; s < ns; ++s) {
+    const uint8_t* b = row + s * kBytes;
+    const uint8_t* qs = b + (kFive ? 48 : 16);
+    const int8_t* x = xq + s * kQKK;
+    const int16_t* bs = xbsum + s * 16;
+    int sc[8], mn[8];
+    for (int j = 0; j < 8; ++j) unpack_scale_min_k4(b + 4, j, &sc[j], &mn[j]);
+    __m256i qh;
+    if constexpr (kFive) qh = loadu256(b + 16);
+    __m256i isum = _mm256_setzero_si256();
+    int ibias = 0;
+    for (int p = 0; p < 4; ++p) {
+      const __m256i q = loadu256(qs + 32 * p);
+      __m256i u0 = _mm256_and_si256(q, low4);
+      __m256i u1 = _mm256_and_si256(_mm256_srli_epi16(q, 4), low4);
+      if constexpr (kFive) {
+        // bit j of qh byte l is the fifth bit of element 32 j + l (sub-block j = 2p, 2p + 1)
+        const __m256i h0 = _mm256_and_si256(_mm256_srli_epi16(qh, 2 * p), one);
+        const __m256i h1 = _mm256_and_si256(_mm256_srli_epi16(qh, 2 * p + 1), one);
+        u0 = _mm256_or_si256(u0, _mm256_slli_epi16(h0, 4));
+        u1 = _mm256_or_si256(u1, _mm256_slli_epi16(h1, 4));
+      }
+      const __m256i p0 = _mm256_maddubs_epi16(u0, loadu256(x + 64 * p));
+      const __m256i p1 = _mm256_maddubs_epi16(u1, loadu256(x + 64 * p + 32));
+      isum = _mm256_add_epi32(isum, _mm256_madd_epi16(p0, _mm256_set1_epi16(int16_t(sc[2 * p]))));
+      isum = _mm256_add_epi32(isum, _mm256_madd_epi16(p1, _mm256_set1_epi16(int16_t(sc[2 * p + 1]))));
+    }
+    for (int j = 0; j < 8; ++j) ibias += mn[j] * (int(bs[2 * j]) + int(bs[2 * j + 1]));
+    const float dx = xd[s];
+    acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum), _mm256_set1_ps(load_half(b) * dx), acc);
+    off += float(ibias) * (load_half(b + 2) * dx);
+  }
+  return hsum(acc) - off;
+}
+
+float dot_q6_k_direct_avx2(const uint8_t* row, const int8_t* xq, const float* xd,
+                           const int16_t* xbsum, int64_t ns) {
+  const __m256i low4 = _mm256_set1_epi8(0xf);
+  const __m256i three = _mm256_set1_epi8(3);
+  __m256 acc = _mm256_setzero_ps();
+  for (int64_t s = 0; s < ns; ++s) {
+    const uint8_t* b = row + s * 210;
+    const int8_t* scl = reinterpret_cast<const int8_t*>(b + 192);
+    const int8_t* x = xq + s * kQKK;
+    __m256i isum = _mm256_setzero_si256();
+    for (int h = 0; h < 2; ++h) {
+      const __m256i l0 = loadu256(b + 64 * h), l1 = loadu256(b + 64 * h + 32);
+      const __m256i hb = loadu256(b + 128 + 32 * h);
+      const __m256i u[4] = {
+          _mm256_or_si256(_mm256_and_si256(l0, low4), _mm256_slli_epi16(_mm256_and_si256(hb, three), 4)),
+          _mm256_or_si256(_mm256_and_si256(l1, low4),
+                          _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hb, 2), three), 4)),
+          _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), low4),
+                          _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hb, 4), three), 4)),
+          _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), low4),
+                          _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hb, 6), three), 4))};
+      for (int g = 0; g < 4; ++g) {
+        const int j = 8 * h + 2 * g;  // 16-element sub-blocks j, j + 1
+        const __m256i p = _mm256_maddubs_epi16(u[g], loadu256(x + 128 * h + 32 * g));
+        isum = _mm256_add_epi32(isum, _mm256_madd_epi16(p, scales_2x16(scl[j], scl[j + 1])));
+      }
+    }
+    // offset: q = u - 32, so subtract 32 * sum_j sc_j * bsum_j
+    const __m256i scv = _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(scl)));
+    const __m256i bias = _mm256_madd_epi16(scv, loadu256(xbsum + s * 16));
+    isum = _mm256_sub_epi32(isum, _mm256_slli_epi32(bias, 5));
+    acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum), _mm256_set1_ps(load_half(b + 208) * xd[s]), acc);
+  }
+  return hsum(acc);
+}
+
 #endif  // DSRT_QDOT_AVX2
 
 }  // namespace
@@ -550,10 +638,30 @@ float dot_unpacked(DType w, const UnpackedRow& wr, const QuantizedActs& a, int64
 
 bool has_direct(DType w, Isa isa) {
   if (w == DType::Q8_0) return true;
-  return isa == Isa::Avx2 && act_format(w) == ActFormat::Q8x32;
+  if (isa != Isa::Avx2) return false;
+  return act_format(w) == ActFormat::Q8x32 || w == DType::Q4_K || w == DType::Q5_K ||
+         w == DType::Q6_K;
 }
 
 float dot_direct(DType w, const uint8_t* row, const QuantizedActs& a, int64_t i, Isa isa) {
+#ifdef DSRT_QDOT_AVX2
+  if (isa == Isa::Avx2 && a.fmt == ActFormat::Q8x256) {
+    const int64_t ns = a.k / kQKK;
+    const int8_t* xq = a.q.data() + i * a.k;
+    const float* xd = a.d.data() + i * ns;
+    const int16_t* xb = a.bsum.data() + i * (a.k / 16);
+    switch (w) {
+      case DType::Q4_K:
+        return dot_q45_k_direct_avx2<false>(row, xq, xd, xb, ns);
+      case DType::Q5_K:
+        return dot_q45_k_direct_avx2<true>(row, xq, xd, xb, ns);
+      case DType::Q6_K:
+        return dot_q6_k_direct_avx2(row, xq, xd, xb, ns);
+      default:
+        DSRT_CHECK(false);
+    }
+  }
+#endif
   const int64_t nb = a.k / kQK;
   const int8_t* xq = a.q.data() + i * a.k;
   const float* xd = a.d.data() + i * nb;

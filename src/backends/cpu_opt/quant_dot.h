@@ -62,7 +62,8 @@ void unpack_weight_row(DType w, const uint8_t* row, int64_t k, UnpackedRow* out)
 // Dot of an unpacked weight row with activation row i.
 float dot_unpacked(DType w, const UnpackedRow& wr, const QuantizedActs& a, int64_t i, Isa isa);
 // Whether dot_direct reads weight type w in place on this ISA: Q8_0 always (it is already
-// int8); Q4_0/Q4_1/Q5_0/Q5_1 on AVX2, which splits the nibbles in registers.
+// int8); Q4_0/Q4_1/Q5_0/Q5_1 and Q4_K/Q5_K/Q6_K on AVX2, which splits the nibbles and high
+// bits in registers.
 bool has_direct(DType w, Isa isa);
 // Dot of a weight row read in place (has_direct(w, isa)) with activation row i.
 float dot_direct(DType w, const uint8_t* row, const QuantizedActs& a, int64_t i, Isa isa);
