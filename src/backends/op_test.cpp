@@ -204,7 +204,8 @@ void test_matmul(Backend& c, Backend& r, const OpTestOptions& o, Checker& ck, bo
                         : std::vector<int64_t>{bs, 3 * bs, (bs == 32 ? 129 : 17) * bs};
     }
     for (int64_t kb : blocked)
-      for (int64_t n : {int64_t(1), int64_t(5)})
+      // n = 1 and 5 take the per-row dot paths, 13 the GEMM (two full 6-token tiles + one).
+      for (int64_t n : {int64_t(1), int64_t(5), int64_t(13)})
         for (int64_t mo : other) {
           const int64_t k = xw && bs > 1 ? mo : kb, m = xw && bs > 1 ? kb : mo;
           if (xw && k * m > 4097 * 3 && m > 3 && bs == 1) continue;  // keep the sweep fast

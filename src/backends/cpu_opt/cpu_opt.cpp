@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "backends/backend.h"
+#include "backends/cpu_opt/gemm.h"
 #include "backends/cpu_opt/quant_dot.h"
 
 #if defined(__AVX2__) && defined(__FMA__)
@@ -71,6 +72,10 @@ inline void axpy_f32(float a, const float* x, float* y, int64_t n) {
   for (int64_t i = 0; i < n; ++i) y[i] += a * x[i];
 }
 
+// From this many rows of x on, matmul decodes the weights to F32 panels and runs the GEMM
+// micro-kernel; below it the per-row dot products (integer for block-quantized weights).
+constexpr int64_t kGemmMinRows = 8;
+
 class CpuOptBackend final : public Backend {
  public:
   CpuOptBackend(std::shared_ptr<ThreadPool> pool, CpuOptOptions opt)
@@ -97,6 +102,12 @@ class CpuOptBackend final : public Backend {
     DSRT_CHECK_MSG(w.cols() == k, "matmul: " + w.name + " has " + std::to_string(w.cols()) +
                                       " columns, x has " + std::to_string(k));
     DSRT_CHECK(y.rows() == n && y.cols() == m && x.dtype == DType::F32);
+    if (n >= kGemmMinRows) {
+      // Enough tokens to amortize decoding each weight row to F32 once: register-blocked GEMM.
+      gemm::gemm_f32(x.f32(), k, n, k, m, [&](int64_t r, float* out) { decode_row(w, r, out); },
+                     y.f32(), m, *pool_);
+      return;
+    }
     if (opt_.quant != QuantKernels::DecodeF32 && qdot::act_format(w.dtype) != qdot::ActFormat::None) {
       quant_matmul(x, w, y);
       return;

@@ -1,0 +1,35 @@
+// Register-blocked FP32 GEMM for prefill and batched decode (cpu/opt): y[n, m] = x[n, k] · Wᵀ
+// with W's rows produced by a row decoder (F32 copy, F16/BF16 conversion, or block-quant
+// dequantization), so every weight type gets the same micro-kernel.
+//
+// Blocking (the usual outer-product GEMM, e.g. BLIS/GotoBLAS): W is decoded and packed in
+// panels of kNr = 16 rows, transposed so that column c of the panel is 16 contiguous floats,
+// in k-slices of kKc columns (a slice is 16 KB and stays in L1). The micro-kernel holds a
+// 6 x 16 tile of y in 12 AVX2 registers; each column c costs two panel loads, six broadcasts
+// of x and twelve FMAs, so it runs at the FMA ports' rate rather than the loads'. The
+// portable build uses the same blocking with a plain loop the compiler vectorizes.
+//
+// Numerics: each y element is a float32 sum over k in column order with FMA, the same
+// summation class as the dot-product path (the op test bounds both by the Higham bound).
+#pragma once
+
+#include <cstdint>
+#include <functional>
+
+#include "core/thread_pool.h"
+
+namespace dsrt::gemm {
+
+constexpr int kNr = 16;     // weight rows per packed panel
+constexpr int kMr = 6;      // tokens per micro-kernel tile
+constexpr int64_t kKc = 256;  // columns per packed k-slice
+
+// decode(row, out) writes weight row `row` (k floats) to out.
+using RowDecoder = std::function<void(int64_t row, float* out)>;
+
+// y[n, m] (row stride ldy) = x[n, k] (row stride ldx) · Wᵀ, W = m decoded rows of k. The
+// panels are split over the pool's threads.
+void gemm_f32(const float* x, int64_t ldx, int64_t n, int64_t k, int64_t m,
+              const RowDecoder& decode, float* y, int64_t ldy, ThreadPool& pool);
+
+}  // namespace dsrt::gemm
