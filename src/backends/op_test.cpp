@@ -435,9 +435,12 @@ void test_moe(Backend& c, Backend& r, const OpTestOptions& o, Checker& ck) {
   // tailed silu(g) * u, the two stages sum to NMSE ~ 3e-4. This is an expected-value bound,
   // not a worst case (test_matmul checks the worst case per element); 3e-3 leaves 10x margin
   // while a wrong block or scale gives NMSE >= 1e-2.
-  for (DType dt : {DType::Q8_0, DType::Q4_0, DType::Q4_K, DType::Q6_K}) {
+  // n = 5 spreads the tokens (every expert takes the small-expert fused path); n = 13 sends
+  // every token's first choice to expert 0, which then runs the batched (GEMM) path.
+  for (DType dt : {DType::Q8_0, DType::Q4_0, DType::Q4_K, DType::Q6_K})
+  for (int64_t n : {int64_t(5), int64_t(13)}) {
     if (!c.supports(Op::MoeFfn, dt)) continue;
-    const int64_t ne = 4, d = 256, f = 256, n = 5, k = 2;
+    const int64_t ne = 4, d = 256, f = 256, k = 2;
     std::vector<Tensor> ws;
     for (int64_t e = 0; e < ne; ++e) {
       ws.push_back(random_weight(rng, dt, f, d));
@@ -449,12 +452,13 @@ void test_moe(Backend& c, Backend& r, const OpTestOptions& o, Checker& ck) {
     Tensor x = random_f32(rng, {n, d});
     Tensor ids = Tensor::zeros(DType::I32, {n, k});
     Tensor w = random_f32(rng, {n, k});
-    for (int64_t i = 0; i < n * k; ++i) ids.ptr<int32_t>()[i] = int32_t((i * 3 + i / k) % ne);
+    for (int64_t i = 0; i < n * k; ++i)
+      ids.ptr<int32_t>()[i] = n > 8 ? int32_t(i % k == 0 ? 0 : 1 + i % 3) : int32_t((i * 3 + i / k) % ne);
     Guarded yc({n, d});
     Tensor yr = Tensor::zeros(DType::F32, {n, d});
     c.moe_ffn(x, ids, w, ex, yc.t);
     r.moe_ffn(x, ids, w, ex, yr);
-    ck.add(Op::MoeFfn, "moe_ffn w=" + std::string(dtype_name(dt)) + " d=256 f=256",
+    ck.add(Op::MoeFfn, "moe_ffn w=" + std::string(dtype_name(dt)) + " d=256 f=256 n=" + std::to_string(n),
            nmse(yc.t, yr), 3e-3, check_outputs(yc, yr));
   }
 }

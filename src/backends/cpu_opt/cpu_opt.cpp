@@ -212,8 +212,10 @@ class CpuOptBackend final : public Backend {
     DSRT_CHECK(false);
   }
 
-  // Tokens are grouped by expert so each active expert runs one batched matmul over all the
-  // tokens routed to it, instead of one matrix-vector product per (token, expert).
+  // Tokens are grouped by expert. Experts with many tokens run batched matmuls (the GEMM);
+  // the rest — all of them in decode — run fused: one parallel region computes gate and up
+  // rows for every (small) expert, one computes the down rows, with integer dots that read
+  // the weights in place and the token's activations quantized once for all its experts.
   void moe_ffn(const Tensor& x, const Tensor& ids, const Tensor& weights,
                const std::vector<ExpertWeights>& experts, Tensor& y) override {
     const int64_t n = x.rows(), d = x.cols(), k = ids.cols();
@@ -224,9 +226,14 @@ class CpuOptBackend final : public Backend {
       slots[e].push_back(s);
     }
     std::fill(y.f32(), y.f32() + n * d, 0.0f);
+    std::vector<int> small;
     for (size_t e = 0; e < experts.size(); ++e) {
       const auto& sl = slots[e];
       if (sl.empty()) continue;
+      if (int64_t(sl.size()) < kGemmMinRows && fused_expert_ok(experts[e], d)) {
+        small.push_back(int(e));
+        continue;
+      }
       const ExpertWeights& ew = experts[e];
       const int64_t m = int64_t(sl.size()), f = ew.gate->rows();
       Tensor xs = Tensor::zeros(DType::F32, {m, d});
@@ -241,6 +248,7 @@ class CpuOptBackend final : public Backend {
       for (int64_t r = 0; r < m; ++r)
         axpy_f32(weights.f32()[sl[r]], o.f32() + r * d, y.f32() + (sl[r] / k) * d, d);
     }
+    if (!small.empty()) moe_fused(x, k, slots, small, weights, experts, y);
   }
 
  private:
@@ -285,6 +293,80 @@ class CpuOptBackend final : public Backend {
             yp[i * m + jt + r] = qdot::dot_unpacked(w.dtype, tile[r], acts, i, isa);
       }
     });
+  }
+
+  qdot::Isa isa() const {
+    return opt_.quant == QuantKernels::Generic ? qdot::Isa::Generic : qdot::best_isa();
+  }
+
+  // The fused path needs weights the integer kernels read in place, gate and up sharing one
+  // activation format, and one format for down.
+  bool fused_expert_ok(const ExpertWeights& ew, int64_t d) const {
+    if (opt_.quant == QuantKernels::DecodeF32) return false;
+    const DType g = ew.gate->dtype, u = ew.up->dtype, dn = ew.down->dtype;
+    if (!qdot::has_direct(g, isa()) || !qdot::has_direct(u, isa()) || !qdot::has_direct(dn, isa()))
+      return false;
+    const qdot::ActFormat fg = qdot::act_format(g);
+    return qdot::act_format(u) == fg && d % qdot::act_block(fg) == 0 &&
+           ew.gate->rows() % qdot::act_block(qdot::act_format(dn)) == 0;
+  }
+
+  void moe_fused(const Tensor& x, int64_t k, const std::vector<std::vector<int64_t>>& slots,
+                 const std::vector<int>& experts_used, const Tensor& weights,
+                 const std::vector<ExpertWeights>& experts, Tensor& y) {
+    const int64_t n = x.rows(), d = x.cols();
+    const qdot::Isa is = isa();
+    const ExpertWeights& e0 = experts[size_t(experts_used[0])];
+    const int64_t f = e0.gate->rows();
+    const qdot::ActFormat fgu = qdot::act_format(e0.gate->dtype);
+    const qdot::ActFormat fdn = qdot::act_format(e0.down->dtype);
+    for (int e : experts_used) {  // stacked GGUF experts share types and shapes; check anyway
+      const ExpertWeights& ew = experts[size_t(e)];
+      DSRT_CHECK(ew.gate->rows() == f && ew.up->rows() == f && ew.down->rows() == d &&
+                 ew.down->cols() == f && ew.gate->cols() == d &&
+                 qdot::act_format(ew.gate->dtype) == fgu && qdot::act_format(ew.down->dtype) == fdn);
+    }
+    // Slot rows: expert-major order; first[i] is where expert experts_used[i] starts.
+    std::vector<int64_t> first(experts_used.size() + 1, 0), slot_of;
+    for (size_t i = 0; i < experts_used.size(); ++i) {
+      const auto& sl = slots[size_t(experts_used[i])];
+      first[i + 1] = first[i] + int64_t(sl.size());
+      slot_of.insert(slot_of.end(), sl.begin(), sl.end());
+    }
+    const int64_t ns = first.back(), ne = int64_t(experts_used.size());
+    qdot::QuantizedActs ax, ah;
+    ax.resize(fgu, n, d);
+    qdot::quantize_acts(x.f32(), 0, n, &ax);
+    std::vector<float> g(size_t(ns * f)), u(size_t(ns * f)), o(size_t(ns * d));
+    pool_->parallel_for(ne * f, [&](int64_t b, int64_t e, int) {
+      for (int64_t it = b; it < e; ++it) {
+        const int64_t ei = it / f, r = it % f;
+        const ExpertWeights& ew = experts[size_t(experts_used[size_t(ei)])];
+        const uint8_t* gr = ew.gate->row_ptr(r);
+        const uint8_t* ur = ew.up->row_ptr(r);
+        for (int64_t q = first[ei]; q < first[ei + 1]; ++q) {
+          const int64_t tok = slot_of[size_t(q)] / k;
+          g[size_t(q * f + r)] = qdot::dot_direct(ew.gate->dtype, gr, ax, tok, is);
+          u[size_t(q * f + r)] = qdot::dot_direct(ew.up->dtype, ur, ax, tok, is);
+        }
+      }
+    });
+    for (int64_t i = 0; i < ns * f; ++i) g[size_t(i)] = g[size_t(i)] / (1.0f + std::exp(-g[size_t(i)])) * u[size_t(i)];
+    ah.resize(fdn, ns, f);
+    qdot::quantize_acts(g.data(), 0, ns, &ah);
+    pool_->parallel_for(ne * d, [&](int64_t b, int64_t e, int) {
+      for (int64_t it = b; it < e; ++it) {
+        const int64_t ei = it / d, r = it % d;
+        const ExpertWeights& ew = experts[size_t(experts_used[size_t(ei)])];
+        const uint8_t* dr = ew.down->row_ptr(r);
+        for (int64_t q = first[ei]; q < first[ei + 1]; ++q)
+          o[size_t(q * d + r)] = qdot::dot_direct(ew.down->dtype, dr, ah, q, is);
+      }
+    });
+    for (int64_t q = 0; q < ns; ++q) {
+      const int64_t s = slot_of[size_t(q)];
+      axpy_f32(weights.f32()[s], o.data() + q * d, y.f32() + (s / k) * d, d);
+    }
   }
 
   std::shared_ptr<ThreadPool> pool_;
