@@ -68,6 +68,36 @@ inline void decode_row(const Tensor& w, int64_t r, float* out) {
   weight_row_to_f32(w, r, out);
 }
 
+#ifdef DSRT_HAVE_AVX2
+// Dot of an F16/BF16 weight row read in place with an F32 row (GEMV: no decoded copy of the
+// row is written and read back). Four accumulators cover the FMA latency.
+template <bool kF16>
+inline __m256 load8_half(const uint16_t* p) {
+  const __m128i h = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
+  if constexpr (kF16) return _mm256_cvtph_ps(h);
+  return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16));
+}
+template <bool kF16>
+float dot_half_f32(const uint16_t* w, const float* x, int64_t n) {
+  __m256 s0 = _mm256_setzero_ps(), s1 = s0, s2 = s0, s3 = s0;
+  int64_t i = 0;
+  for (; i + 32 <= n; i += 32) {
+    s0 = _mm256_fmadd_ps(load8_half<kF16>(w + i), _mm256_loadu_ps(x + i), s0);
+    s1 = _mm256_fmadd_ps(load8_half<kF16>(w + i + 8), _mm256_loadu_ps(x + i + 8), s1);
+    s2 = _mm256_fmadd_ps(load8_half<kF16>(w + i + 16), _mm256_loadu_ps(x + i + 16), s2);
+    s3 = _mm256_fmadd_ps(load8_half<kF16>(w + i + 24), _mm256_loadu_ps(x + i + 24), s3);
+  }
+  for (; i + 8 <= n; i += 8) s0 = _mm256_fmadd_ps(load8_half<kF16>(w + i), _mm256_loadu_ps(x + i), s0);
+  s0 = _mm256_add_ps(_mm256_add_ps(s0, s1), _mm256_add_ps(s2, s3));
+  __m128 h = _mm_add_ps(_mm256_castps256_ps128(s0), _mm256_extractf128_ps(s0, 1));
+  h = _mm_hadd_ps(h, h);
+  h = _mm_hadd_ps(h, h);
+  float t = _mm_cvtss_f32(h);
+  for (; i < n; ++i) t += (kF16 ? f16_to_f32(w[i]) : bf16_to_f32(w[i])) * x[i];
+  return t;
+}
+#endif
+
 inline void axpy_f32(float a, const float* x, float* y, int64_t n) {
   for (int64_t i = 0; i < n; ++i) y[i] += a * x[i];
 }
@@ -115,6 +145,19 @@ class CpuOptBackend final : public Backend {
     const float* xp = x.f32();
     float* yp = y.f32();
     const bool direct = w.dtype == DType::F32;
+#ifdef DSRT_HAVE_AVX2
+    if (w.dtype == DType::F16 || w.dtype == DType::BF16) {
+      const bool f16 = w.dtype == DType::F16;
+      pool_->parallel_for(m, [&](int64_t j0, int64_t j1, int) {
+        for (int64_t j = j0; j < j1; ++j) {
+          const uint16_t* row = reinterpret_cast<const uint16_t*>(w.row_ptr(j));
+          for (int64_t i = 0; i < n; ++i)
+            yp[i * m + j] = f16 ? dot_half_f32<true>(row, xp + i * k, k) : dot_half_f32<false>(row, xp + i * k, k);
+        }
+      });
+      return;
+    }
+#endif
     pool_->parallel_for(m, [&](int64_t j0, int64_t j1, int) {
       std::vector<float> buf(direct ? 0 : k);
       for (int64_t j = j0; j < j1; ++j) {
