@@ -314,7 +314,10 @@ void test_attention(Backend& c, Backend& r, const OpTestOptions& o, Checker& ck)
   struct Shape { int64_t n_tok, n_kv, n_head, n_head_kv, d_k, d_v; };
   std::vector<Shape> shapes = {{1, 1, 1, 1, 3, 3},     {3, 3, 4, 2, 16, 8},
                                {1, 65, 8, 1, 80, 64},  {7, 70, 8, 8, 48, 32},
-                               {5, 63, 6, 3, 65, 63}};
+                               {5, 63, 6, 3, 65, 63},
+                               // n_tok >= 8 takes the blocked (GEMM) path: several query
+                               // blocks with a cached past, GQA, and MLA-absorbed-like dims.
+                               {100, 130, 4, 2, 64, 64}, {9, 9, 3, 1, 576, 512}};
   if (!o.quick) shapes.push_back({4, 4097, 2, 1, 64, 64});
   for (const Shape& s : shapes) {
     Tensor q = random_f32(rng, {s.n_tok, s.n_head, s.d_k});

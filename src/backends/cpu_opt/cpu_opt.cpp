@@ -225,6 +225,7 @@ class CpuOptBackend final : public Backend {
 
   void attention(const AttentionArgs& a) override {
     DSRT_CHECK(a.n_head % a.n_head_kv == 0);
+    if (a.n_tok >= kGemmMinRows) return attention_blocked(a);
     const int64_t group = a.n_head / a.n_head_kv;
     // One work item per (token, head); each keeps its own score buffer.
     pool_->parallel_for(a.n_tok * a.n_head, [&](int64_t b, int64_t e, int) {
@@ -295,6 +296,54 @@ class CpuOptBackend final : public Backend {
   }
 
  private:
+  // Prefill attention as two GEMMs per (head, block of query tokens): S = Q Kᵀ over the keys
+  // the block can see, a masked softmax of each row in place, then O = P V (V's columns are
+  // the GEMM's weight rows). Work items are (head, query block), spread over the pool; keys
+  // past a row's position get probability 0, so only the diagonal block does masked work.
+  void attention_blocked(const AttentionArgs& a) {
+    constexpr int64_t kQBlock = 48;
+    const int64_t group = a.n_head / a.n_head_kv;
+    const int64_t n_qb = (a.n_tok + kQBlock - 1) / kQBlock;
+    pool_->parallel_for(a.n_head * n_qb, [&](int64_t b, int64_t e, int) {
+      std::vector<float> s;
+      for (int64_t it = b; it < e; ++it) {
+        const int64_t h = it / n_qb, t0 = (it % n_qb) * kQBlock;
+        const int64_t tb = std::min(kQBlock, a.n_tok - t0), hk = h / group;
+        int64_t nvis = 0;
+        for (int64_t t = t0; t < t0 + tb; ++t) nvis = std::max<int64_t>(nvis, std::min<int64_t>(a.q_pos[t] + 1, a.n_kv));
+        if (nvis == 0) {
+          for (int64_t t = t0; t < t0 + tb; ++t)
+            std::fill_n(a.out + t * a.o_stride_tok + h * a.o_stride_head, a.d_v, 0.0f);
+          continue;
+        }
+        s.resize(size_t(tb * nvis));
+        const float* kb = a.k + hk * a.k_stride_head;
+        gemm::gemm_f32_serial(
+            a.q + t0 * a.q_stride_tok + h * a.q_stride_head, a.q_stride_tok, tb, a.d_k, nvis,
+            [&](int64_t j, float* out) { std::copy_n(kb + a.kv_row(j) * a.k_stride_tok, a.d_k, out); },
+            s.data(), nvis);
+        for (int64_t i = 0; i < tb; ++i) {
+          float* si = s.data() + i * nvis;
+          const int64_t nv = std::min<int64_t>(a.q_pos[t0 + i] + 1, a.n_kv);
+          float mx = -INFINITY;
+          for (int64_t j = 0; j < nv; ++j) mx = std::max(mx, si[j] *= a.scale);
+          float sum = 0;
+          for (int64_t j = 0; j < nv; ++j) sum += (si[j] = std::exp(si[j] - mx));
+          const float inv = nv > 0 ? 1.0f / sum : 0.0f;
+          for (int64_t j = 0; j < nv; ++j) si[j] *= inv;
+          std::fill(si + std::max<int64_t>(nv, 0), si + nvis, 0.0f);
+        }
+        const float* vb = a.v + hk * a.v_stride_head;
+        gemm::gemm_f32_serial(
+            s.data(), nvis, tb, nvis, a.d_v,
+            [&](int64_t c, float* out) {
+              for (int64_t j = 0; j < nvis; ++j) out[j] = vb[a.kv_row(j) * a.v_stride_tok + c];
+            },
+            a.out + t0 * a.o_stride_tok + h * a.o_stride_head, a.o_stride_tok);
+      }
+    });
+  }
+
   // y = x * W^T for block-quantized W: every x row is quantized once (qdot::QuantizedActs),
   // then each thread takes a contiguous range of weight rows in tiles of kRowTile rows. A tile
   // is unpacked once and swept over all n tokens, so a weight row is decoded once per call and

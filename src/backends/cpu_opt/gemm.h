@@ -32,4 +32,9 @@ using RowDecoder = std::function<void(int64_t row, float* out)>;
 void gemm_f32(const float* x, int64_t ldx, int64_t n, int64_t k, int64_t m,
               const RowDecoder& decode, float* y, int64_t ldy, ThreadPool& pool);
 
+// The same on the calling thread only, for callers that parallelize at a coarser grain (the
+// attention runs one of these per head and query block).
+void gemm_f32_serial(const float* x, int64_t ldx, int64_t n, int64_t k, int64_t m,
+                     const RowDecoder& decode, float* y, int64_t ldy);
+
 }  // namespace dsrt::gemm
