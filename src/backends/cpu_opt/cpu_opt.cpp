@@ -9,6 +9,7 @@
 #include "backends/backend.h"
 #include "backends/cpu_opt/gemm.h"
 #include "backends/cpu_opt/quant_dot.h"
+#include "backends/cpu_opt/vec_math.h"
 
 #if defined(__AVX2__) && defined(__FMA__)
 #include <immintrin.h>
@@ -210,7 +211,7 @@ class CpuOptBackend final : public Backend {
     const float* gp = g.f32();
     const float* up = u.f32();
     float* yp = y.f32();
-    for (int64_t i = 0; i < n; ++i) yp[i] = gp[i] / (1.0f + std::exp(-gp[i])) * up[i];
+    vmath::silu_mul(gp, up, yp, n);
   }
 
   void add(const Tensor& x, Tensor& y) override {
@@ -240,8 +241,7 @@ class CpuOptBackend final : public Backend {
           sc[j] = dot_f32(q, a.k + a.kv_row(j) * a.k_stride_tok + hk * a.k_stride_head, a.d_k) * a.scale;
           mx = std::max(mx, sc[j]);
         }
-        float sum = 0;
-        for (int64_t j = 0; j < n_vis; ++j) sum += (sc[j] = std::exp(sc[j] - mx));
+        const float sum = vmath::exp_sub_sum(sc.data(), n_vis, mx);
         std::fill(acc.begin(), acc.end(), 0.0f);
         for (int64_t j = 0; j < n_vis; ++j)
           axpy_f32(sc[j], a.v + a.kv_row(j) * a.v_stride_tok + hk * a.v_stride_head, acc.data(), a.d_v);
@@ -327,17 +327,16 @@ class CpuOptBackend final : public Backend {
           const int64_t nv = std::min<int64_t>(a.q_pos[t0 + i] + 1, a.n_kv);
           float mx = -INFINITY;
           for (int64_t j = 0; j < nv; ++j) mx = std::max(mx, si[j] *= a.scale);
-          float sum = 0;
-          for (int64_t j = 0; j < nv; ++j) sum += (si[j] = std::exp(si[j] - mx));
+          const float sum = vmath::exp_sub_sum(si, nv, mx);
           const float inv = nv > 0 ? 1.0f / sum : 0.0f;
           for (int64_t j = 0; j < nv; ++j) si[j] *= inv;
           std::fill(si + std::max<int64_t>(nv, 0), si + nvis, 0.0f);
         }
         const float* vb = a.v + hk * a.v_stride_head;
-        gemm::gemm_f32_serial(
+        gemm::gemm_f32_serial_wt(
             s.data(), nvis, tb, nvis, a.d_v,
-            [&](int64_t c, float* out) {
-              for (int64_t j = 0; j < nvis; ++j) out[j] = vb[a.kv_row(j) * a.v_stride_tok + c];
+            [&](int64_t j, int64_t c0, int nc, float* out) {
+              std::copy_n(vb + a.kv_row(j) * a.v_stride_tok + c0, nc, out);
             },
             a.out + t0 * a.o_stride_tok + h * a.o_stride_head, a.o_stride_tok);
       }
@@ -443,7 +442,7 @@ class CpuOptBackend final : public Backend {
         }
       }
     });
-    for (int64_t i = 0; i < ns * f; ++i) g[size_t(i)] = g[size_t(i)] / (1.0f + std::exp(-g[size_t(i)])) * u[size_t(i)];
+    vmath::silu_mul(g.data(), u.data(), g.data(), ns * f);
     ah.resize(fdn, ns, f);
     qdot::quantize_acts(g.data(), 0, ns, &ah);
     pool_->parallel_for(ne * d, [&](int64_t b, int64_t e, int) {

@@ -69,20 +69,16 @@ constexpr MicroFn kMicro[kMr + 1] = {nullptr, micro<1>, micro<2>, micro<3>, micr
 }  // namespace
 
 namespace {
-// Panels [p0, p1) of y = x · Wᵀ; rows and packed are scratch of kNr * k floats.
-void gemm_panels(const float* x, int64_t ldx, int64_t n, int64_t k, int64_t m,
-                 const RowDecoder& decode, float* y, int64_t ldy, int64_t p0, int64_t p1,
-                 std::vector<float>& rows, std::vector<float>& packed) {
-  rows.resize(size_t(kNr * k));
+// Panels [p0, p1) of y = x · Wᵀ; pack(j0, nc, packed) fills packed[c * kNr + r] = W[j0 + r, c]
+// for r < nc and zero for the rest of a partial panel.
+template <class Pack>
+void gemm_panels(const float* x, int64_t ldx, int64_t n, int64_t k, int64_t m, const Pack& pack,
+                 float* y, int64_t ldy, int64_t p0, int64_t p1, std::vector<float>& packed) {
   packed.resize(size_t(kNr * k));
   for (int64_t p = p0; p < p1; ++p) {
     const int64_t j0 = p * kNr;
     const int nc = int(std::min<int64_t>(kNr, m - j0));
-    for (int r = 0; r < nc; ++r) decode(j0 + r, rows.data() + r * k);
-    if (nc < kNr) std::fill(rows.begin() + int64_t(nc) * k, rows.end(), 0.0f);
-    // Transpose into column-major 16-float groups (slices are contiguous in order).
-    for (int64_t c = 0; c < k; ++c)
-      for (int r = 0; r < kNr; ++r) packed[size_t(c * kNr + r)] = rows[size_t(r * k + c)];
+    pack(j0, nc, packed.data());
     for (int64_t c0 = 0; c0 < k; c0 += kKc) {
       const int64_t kc = std::min(kKc, k - c0);
       const float* panel = packed.data() + c0 * kNr;
@@ -93,21 +89,49 @@ void gemm_panels(const float* x, int64_t ldx, int64_t n, int64_t k, int64_t m,
     }
   }
 }
+
+// Packs from decoded rows: decode the panel's rows, then transpose into 16-float groups.
+struct RowPacker {
+  const RowDecoder& decode;
+  int64_t k;
+  mutable std::vector<float> rows;
+  void operator()(int64_t j0, int nc, float* packed) const {
+    rows.resize(size_t(kNr * k));
+    for (int r = 0; r < nc; ++r) decode(j0 + r, rows.data() + r * k);
+    if (nc < kNr) std::fill(rows.begin() + int64_t(nc) * k, rows.end(), 0.0f);
+    for (int64_t c = 0; c < k; ++c)
+      for (int r = 0; r < kNr; ++r) packed[c * kNr + r] = rows[size_t(r * k + c)];
+  }
+};
+
 }  // namespace
 
 void gemm_f32(const float* x, int64_t ldx, int64_t n, int64_t k, int64_t m,
               const RowDecoder& decode, float* y, int64_t ldy, ThreadPool& pool) {
   const int64_t n_panels = (m + kNr - 1) / kNr;
   pool.parallel_for(n_panels, [&](int64_t p0, int64_t p1, int) {
-    std::vector<float> rows, packed;
-    gemm_panels(x, ldx, n, k, m, decode, y, ldy, p0, p1, rows, packed);
+    std::vector<float> packed;
+    gemm_panels(x, ldx, n, k, m, RowPacker{decode, k, {}}, y, ldy, p0, p1, packed);
   });
 }
 
 void gemm_f32_serial(const float* x, int64_t ldx, int64_t n, int64_t k, int64_t m,
                      const RowDecoder& decode, float* y, int64_t ldy) {
-  std::vector<float> rows, packed;
-  gemm_panels(x, ldx, n, k, m, decode, y, ldy, 0, (m + kNr - 1) / kNr, rows, packed);
+  std::vector<float> packed;
+  gemm_panels(x, ldx, n, k, m, RowPacker{decode, k, {}}, y, ldy, 0, (m + kNr - 1) / kNr, packed);
+}
+
+void gemm_f32_serial_wt(const float* x, int64_t ldx, int64_t n, int64_t k, int64_t m,
+                        const ColumnDecoder& wt_row, float* y, int64_t ldy) {
+  std::vector<float> packed;
+  auto pack = [&](int64_t j0, int nc, float* pk) {
+    for (int64_t c = 0; c < k; ++c) {
+      float* dst = pk + c * kNr;
+      wt_row(c, j0, nc, dst);
+      for (int r = nc; r < kNr; ++r) dst[r] = 0.0f;
+    }
+  };
+  gemm_panels(x, ldx, n, k, m, pack, y, ldy, 0, (m + kNr - 1) / kNr, packed);
 }
 
 }  // namespace dsrt::gemm

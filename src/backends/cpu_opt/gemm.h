@@ -37,4 +37,11 @@ void gemm_f32(const float* x, int64_t ldx, int64_t n, int64_t k, int64_t m,
 void gemm_f32_serial(const float* x, int64_t ldx, int64_t n, int64_t k, int64_t m,
                      const RowDecoder& decode, float* y, int64_t ldy);
 
+// The same with W given by columns: wt_row(c, j0, nc, out) writes W[j0 .. j0 + nc, c] (nc
+// floats, i.e. a row of Wᵀ) to out. For O = P · V the columns of W = Vᵀ are V's rows, so the
+// panel is packed by plain copies instead of a gather (the attention's second GEMM).
+using ColumnDecoder = std::function<void(int64_t c, int64_t j0, int nc, float* out)>;
+void gemm_f32_serial_wt(const float* x, int64_t ldx, int64_t n, int64_t k, int64_t m,
+                        const ColumnDecoder& wt_row, float* y, int64_t ldy);
+
 }  // namespace dsrt::gemm
