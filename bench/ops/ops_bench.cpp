@@ -53,6 +53,8 @@ BENCHMARK(BM_Matmul)
     ->Args({0, int(DType::F16), 1, 2})
     ->Args({0, int(DType::F32), 64, 2})
     ->Args({0, int(DType::BF16), 64, 2})
+    ->Args({0, int(DType::F32), 512, 2})  // prefill: the GEMM micro-kernel (compare FP32 peak)
+    ->Args({0, int(DType::F16), 512, 2})
     ->UseRealTime()  // the pool's threads work while the caller waits: CPU time undercounts
     ->Unit(benchmark::kMillisecond);
 
@@ -141,6 +143,16 @@ void BM_ReadBandwidth(benchmark::State& st) {
   st.counters["GB/s"] = best;
 }
 BENCHMARK(BM_ReadBandwidth)->ArgNames({"threads"})->Arg(2)->UseRealTime()->Unit(benchmark::kMillisecond);
+
+// FP32 FMA peak with the same thread count (suite/microbench.h), for the GEMM's share of it.
+void BM_Fp32Peak(benchmark::State& st) {
+  double best = 0;
+  for (auto _ : st)
+    for (double g : suite::fp32_peak_gflops(suite::SimdPath::Avx2, int(st.range(0)), 0.2, 1))
+      best = std::max(best, g);
+  st.counters["GFLOP/s"] = best;
+}
+BENCHMARK(BM_Fp32Peak)->ArgNames({"threads"})->Arg(2)->Iterations(3)->UseRealTime()->Unit(benchmark::kMillisecond);
 
 // MLA absorbed decode attention: 1 query token, 16 heads over an n_kv-long latent cache
 // of 512 + 64 values per token (DeepSeek-V2-Lite shape).

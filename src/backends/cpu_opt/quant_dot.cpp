@@ -372,8 +372,17 @@ float dot_legacy_direct_avx2(const uint8_t* row, const int8_t* xq, const float* 
       u = _mm256_or_si256(u, _mm256_and_si256(set, _mm256_set1_epi8(0x10)));
     }
     const float d = load_half(blk);
-    const __m256i p = dot32_u8s8(u, loadu256(xq + b * kQK));
-    *off += (kHasMin ? load_half(blk + 2) : kOffset * d) * xdsum[b];
+    const __m256i xv = loadu256(xq + b * kQK);
+    if constexpr (!kHasMin) {
+      // Q4_0 / Q5_0: q = u - 8 (- 16) is signed; the sign trick as in Q8_0 keeps the block to
+      // one integer dot with no offset term (and no serial scalar chain).
+      const __m256i q = _mm256_sub_epi8(u, _mm256_set1_epi8(int8_t(-kOffset)));
+      const __m256i p = dot32_u8s8(_mm256_sign_epi8(q, q), _mm256_sign_epi8(xv, q));
+      (void)off;
+      return _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), _mm256_set1_ps(d * xd[b]), acc);
+    }
+    const __m256i p = dot32_u8s8(u, xv);
+    *off += load_half(blk + 2) * xdsum[b];
     return _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), _mm256_set1_ps(d * xd[b]), acc);
   };
   int64_t b = 0;
