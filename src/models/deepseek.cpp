@@ -6,6 +6,7 @@
 #include <cstring>
 
 #include "models/deepseek.h"
+#include "models/gguf_source.h"
 #include "models/kv_cache.h"
 #include "models/rope.h"
 #include "models/weights.h"
@@ -24,7 +25,10 @@ struct MlpWeights {
 struct Layer {
   Tensor attn_norm, ffn_norm;
   Tensor q_a, q_a_norm, q_b;  // q LoRA; or q_b = wq when q_lora_rank == 0
-  Tensor kv_a, kv_a_norm, kv_b, o;
+  Tensor kv_a, kv_a_norm, o;
+  Tensor kv_b;               // naive form only: [H * (nope + v), kv_lora_rank]
+  std::vector<Tensor> k_b;   // absorbed form, per head: W_UK[h]^T [kv_lora_rank, nope]
+  std::vector<Tensor> v_b;   // absorbed form, per head: W_UV[h] [v_head_dim, kv_lora_rank]
   bool moe = false;
   MlpWeights mlp;     // dense layers
   Tensor router;      // [n_routed_experts, hidden]
@@ -71,8 +75,12 @@ class DeepSeekModel final : public Model {
       }
       DSRT_ASSIGN_OR_RETURN(L.kv_a, wl.matrix(a + "kv_a_proj_with_mqa.weight", r + rope, D));
       DSRT_ASSIGN_OR_RETURN(L.kv_a_norm, wl.vector_f32(a + "kv_a_layernorm.weight", r));
-      DSRT_ASSIGN_OR_RETURN(
-          L.kv_b, wl.matrix(a + "kv_b_proj.weight", H * (c.qk_nope_head_dim + c.v_head_dim), r));
+      if (opt_.attn == AttnForm::Naive) {
+        DSRT_ASSIGN_OR_RETURN(
+            L.kv_b, wl.matrix(a + "kv_b_proj.weight", H * (c.qk_nope_head_dim + c.v_head_dim), r));
+      } else {
+        DSRT_RETURN_IF_ERROR(load_absorbed_kv_b(wl, p, &L));
+      }
       DSRT_ASSIGN_OR_RETURN(L.o, wl.matrix(a + "o_proj.weight", D, H * c.v_head_dim));
       L.moe = c.is_moe_layer(l);
       const std::string m = p + "mlp.";
@@ -124,6 +132,39 @@ class DeepSeekModel final : public Model {
     DSRT_ASSIGN_OR_RETURN(w->gate, wl.matrix(p + "gate_proj.weight", ffn, D));
     DSRT_ASSIGN_OR_RETURN(w->up, wl.matrix(p + "up_proj.weight", ffn, D));
     DSRT_ASSIGN_OR_RETURN(w->down, wl.matrix(p + "down_proj.weight", D, ffn));
+    return Status::Ok();
+  }
+
+  // The absorbed form's per-head k_b (W_UK^T) and v_b (W_UV). From llama.cpp's split
+  // attn_k_b / attn_v_b: views of the file's tensors in their stored dtype. From a combined
+  // kv_b_proj (HF, older GGUF): v_b are row views of it; k_b is W_UK transposed into F32 at
+  // load (4 * H * r * nope bytes per layer), as a matmul weight needs [out = r, in = nope].
+  Status load_absorbed_kv_b(WeightLoader& wl, const std::string& p, Layer* L) {
+    const ModelConfig& c = config_;
+    const int64_t H = c.num_attention_heads, r = c.kv_lora_rank;
+    const int64_t nope = c.qk_nope_head_dim, vd = c.v_head_dim, row = nope + vd;
+    const std::string kn = p + kSplitKb, vn = p + kSplitVb;
+    if (wl.has(kn) && wl.has(vn)) {
+      DSRT_ASSIGN_OR_RETURN(Tensor kb, wl.matrix(kn, H * r, nope));
+      DSRT_ASSIGN_OR_RETURN(Tensor vb, wl.matrix(vn, H * vd, r));
+      for (int64_t h = 0; h < H; ++h) {
+        L->k_b.push_back(kb.slice_rows(h * r, r));
+        L->v_b.push_back(vb.slice_rows(h * vd, vd));
+      }
+      return Status::Ok();
+    }
+    DSRT_ASSIGN_OR_RETURN(Tensor kvb, wl.matrix(p + "self_attn.kv_b_proj.weight", H * row, r));
+    Tensor kt = Tensor::zeros(DType::F32, {H * r, nope}, kvb.name + " (W_UK^T)");
+    std::vector<float> buf(static_cast<size_t>(r));
+    for (int64_t h = 0; h < H; ++h)
+      for (int64_t i = 0; i < nope; ++i) {  // W_UK[h][i][c] -> k_b[h][c][i]
+        weight_row_to_f32(kvb, h * row + i, buf.data());
+        for (int64_t cc = 0; cc < r; ++cc) kt.f32()[(h * r + cc) * nope + i] = buf[size_t(cc)];
+      }
+    for (int64_t h = 0; h < H; ++h) {
+      L->k_b.push_back(kt.slice_rows(h * r, r));
+      L->v_b.push_back(kvb.slice_rows(h * row + nope, vd));
+    }
     return Status::Ok();
   }
 
@@ -241,23 +282,37 @@ void DeepSeekModel::attention(int l, const Tensor& x, const std::vector<SeqInput
       aa.o_stride_head = vd;
       be.attention(aa);
     } else {
-      // Absorbed: q_lat[h] = q_nope[h] * W_UK[h] (W_UK[h] = kv_b rows h*(nope+v) .. +nope,
-      // [nope, r]), attention over the cache rows [c_KV | k_pe] shared by all heads (MQA),
-      // values = c_KV; then out[h] = o_lat[h] * W_UV[h]^T.
+      // Absorbed: q_lat[h] = q_nope[h] * k_b[h]^T (k_b[h] = W_UK[h]^T, [r, nope]), attention
+      // over the cache rows [c_KV | k_pe] shared by all heads (MQA), values = c_KV; then
+      // out[h] = o_lat[h] * v_b[h]^T (v_b[h] = W_UV[h], [v, r]). A single token (decode)
+      // needs no copies: its head slices of q, qa, ol and o are contiguous matmul operands.
       Tensor qa = Tensor::zeros(DType::F32, {n, H, crow});
-      Tensor qn = Tensor::zeros(DType::F32, {n, nope}), ql = Tensor::zeros(DType::F32, {n, r});
+      Tensor ol = Tensor::zeros(DType::F32, {n, H, r});
+      const bool one = n == 1;
+      auto buffer = [&](int64_t cols) {
+        if (!one) return Tensor::zeros(DType::F32, {n, cols});
+        Tensor v;  // a view; data is set per head
+        v.shape = {1, cols};
+        return v;
+      };
+      Tensor qn = buffer(nope), ql = buffer(r), oh = buffer(r), vh = buffer(vd);
+      float* const qs = q.f32() + t0 * H * qk;  // this sequence's q rows
+      float* const os = o.f32() + t0 * H * vd;  // and output rows
       for (int64_t h = 0; h < H; ++h) {
-        for (int64_t i = 0; i < n; ++i)
-          std::memcpy(qn.f32() + i * nope, q.f32() + (t0 + i) * H * qk + h * qk, nope * 4);
-        Tensor wuk = L.kv_b.slice_rows(h * kvb_row, nope);
-        be.matmul_xw(qn, wuk, ql);  // {n, kv_lora_rank}
+        if (one) {
+          qn.data = qs + h * qk;
+          ql.data = qa.f32() + h * crow;
+        } else {
+          for (int64_t i = 0; i < n; ++i)
+            std::memcpy(qn.f32() + i * nope, qs + i * H * qk + h * qk, nope * 4);
+        }
+        be.matmul(qn, L.k_b[size_t(h)], ql);  // {n, kv_lora_rank}
         for (int64_t i = 0; i < n; ++i) {
           float* dst = qa.f32() + (i * H + h) * crow;
-          std::memcpy(dst, ql.f32() + i * r, r * 4);
-          std::memcpy(dst + r, q.f32() + (t0 + i) * H * qk + h * qk + nope, rope * 4);
+          if (!one) std::memcpy(dst, ql.f32() + i * r, r * 4);
+          std::memcpy(dst + r, qs + i * H * qk + h * qk + nope, rope * 4);
         }
       }
-      Tensor ol = Tensor::zeros(DType::F32, {n, H, r});
       aa.q = qa.f32();
       aa.q_stride_tok = H * crow;
       aa.q_stride_head = crow;
@@ -276,14 +331,18 @@ void DeepSeekModel::attention(int l, const Tensor& x, const std::vector<SeqInput
       aa.o_stride_tok = H * r;
       aa.o_stride_head = r;
       be.attention(aa);  // {n, H, kv_lora_rank}
-      Tensor oh = Tensor::zeros(DType::F32, {n, r}), vh = Tensor::zeros(DType::F32, {n, vd});
       for (int64_t h = 0; h < H; ++h) {
-        for (int64_t i = 0; i < n; ++i)
-          std::memcpy(oh.f32() + i * r, ol.f32() + (i * H + h) * r, r * 4);
-        Tensor wuv = L.kv_b.slice_rows(h * kvb_row + nope, vd);
-        be.matmul(oh, wuv, vh);  // {n, v_head_dim}
-        for (int64_t i = 0; i < n; ++i)
-          std::memcpy(o.f32() + (t0 + i) * H * vd + h * vd, vh.f32() + i * vd, vd * 4);
+        if (one) {
+          oh.data = ol.f32() + h * r;
+          vh.data = os + h * vd;
+        } else {
+          for (int64_t i = 0; i < n; ++i)
+            std::memcpy(oh.f32() + i * r, ol.f32() + (i * H + h) * r, r * 4);
+        }
+        be.matmul(oh, L.v_b[size_t(h)], vh);  // {n, v_head_dim}
+        if (!one)
+          for (int64_t i = 0; i < n; ++i)
+            std::memcpy(os + i * H * vd + h * vd, vh.f32() + i * vd, vd * 4);
       }
     }
     t0 += n;

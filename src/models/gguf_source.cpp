@@ -126,6 +126,8 @@ bool GgufSource::has(const std::string& hf) const {
   if (ln->rest == "self_attn.kv_b_proj.weight")
     return f_->find_tensor(blk(ln->layer, "attn_k_b.weight")) &&
            f_->find_tensor(blk(ln->layer, "attn_v_b.weight"));
+  if (ln->rest == kSplitKb) return f_->find_tensor(blk(ln->layer, "attn_k_b.weight")) != nullptr;
+  if (ln->rest == kSplitVb) return f_->find_tensor(blk(ln->layer, "attn_v_b.weight")) != nullptr;
   if (auto ex = split_expert(ln->rest)) {
     const GgufTensorInfo* t = f_->find_tensor(blk(ln->layer, ex->second));
     return t && t->shape.size() == 3 && ex->first < t->shape[0];
@@ -141,9 +143,13 @@ std::string GgufSource::file_name(const std::string& hf) const {
              " (HF " + hf + ")";
     return *g + " (HF " + hf + ")";
   }
-  if (const std::optional<LayerName> ln = split_layer(hf))
+  if (const std::optional<LayerName> ln = split_layer(hf)) {
     if (auto ex = split_expert(ln->rest))
       return blk(ln->layer, ex->second) + "[" + std::to_string(ex->first) + "] (HF " + hf + ")";
+    if (ln->rest == kSplitKb || ln->rest == kSplitVb)
+      return blk(ln->layer, ln->rest == kSplitKb ? "attn_k_b.weight" : "attn_v_b.weight") +
+             " (as " + hf + ")";
+  }
   return hf;
 }
 
@@ -157,8 +163,10 @@ Result<Tensor> GgufSource::get(const std::string& hf) const {
       return Status::Error(f_->path() + ": no tensor '" + *g + "' (HF " + hf + ")");
     return f_->tensor(*g);
   }
-  if (ln)
+  if (ln) {
     if (auto ex = split_expert(ln->rest)) return expert(blk(ln->layer, ex->second), ex->first);
+    if (ln->rest == kSplitKb || ln->rest == kSplitVb) return split_half(ln->layer, ln->rest == kSplitKb);
+  }
   return Status::Error(f_->path() + ": no GGUF tensor name is known for HF tensor '" + hf + "'");
 }
 
@@ -175,6 +183,19 @@ Result<Tensor> GgufSource::expert(const std::string& name, int64_t e) const {
   // Experts are stacked outermost, so expert e is one contiguous [out, in] block.
   Tensor v = t.slice_rows(e, 1).reshaped({t.shape[1], t.shape[2]});  // {out, in}
   v.name = name + "[" + std::to_string(e) + "]";
+  return v;
+}
+
+Result<Tensor> GgufSource::split_half(int64_t layer, bool k) const {
+  const std::string name = blk(layer, k ? "attn_k_b.weight" : "attn_v_b.weight");
+  if (!f_->find_tensor(name)) return Status::Error(f_->path() + ": no tensor '" + name + "'");
+  DSRT_ASSIGN_OR_RETURN(Tensor t, f_->tensor(name));
+  if (t.shape.size() != 3)
+    return Status::Error(f_->path() + ": tensor '" + name + "' has shape " + t.shape_str() +
+                         (k ? ", expected [H, kv_lora_rank, qk_nope]" : ", expected [H, v_head_dim, kv_lora_rank]"));
+  // Heads are stacked outermost: one [H * rows, cols] matrix whose row blocks are the heads.
+  Tensor v = t.reshaped({t.shape[0] * t.shape[1], t.shape[2]});
+  v.name = name;
   return v;
 }
 

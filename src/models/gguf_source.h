@@ -4,9 +4,15 @@
 //  - stacked experts ffn_{gate,up,down}_exps [n_expert, out, in] -> one zero-copy 2-D view per
 //    `mlp.experts.E.*_proj.weight`;
 //  - DeepSeek's kv_b_proj, which llama.cpp's converter splits into attn_k_b [H, r, nope] (the
-//    k part transposed) and attn_v_b [H, v, r] and no longer writes: assembled once at load
+//    k part transposed) and attn_v_b [H, v, r] and no longer writes: assembled on request
 //    into an F32 [H * (nope + v), r] tensor (dequantized exactly; costs F32 memory for
-//    kv_b, 4 * H * (nope + v) * r bytes per layer). Older files with attn_kv_b use it as is.
+//    kv_b, 4 * H * (nope + v) * r bytes per layer; only the naive MLA form asks for it).
+//    Older files with attn_kv_b use it as is.
+//  - the split halves themselves, zero-copy in their stored dtype, under two names of dsrt's
+//    own (no HF checkpoint has them; see kSplitKb/kSplitVb): `self_attn.k_b_proj.weight`
+//    = attn_k_b as [H * r, nope] (head h's W_UK^T is rows h*r ..) and
+//    `self_attn.v_b_proj.weight` = attn_v_b as [H * v, r] (head h's W_UV is rows h*v ..).
+//    The absorbed MLA form uses them directly as matmul weights.
 // Q/K rows of `llama` files stay as the converter permuted them; the config's
 // rope_interleaved says how to rotate them (see ModelConfig).
 #pragma once
@@ -27,6 +33,11 @@ namespace dsrt {
 // or unknown names.
 std::optional<std::string> gguf_tensor_name(const std::string& hf_name);
 
+// dsrt's names (after "model.layers.N.") for llama.cpp's split MLA kv_b halves, answered by
+// GgufSource when the file has attn_k_b / attn_v_b; no other source has them.
+inline constexpr const char* kSplitKb = "self_attn.k_b_proj.weight";  // [H * r, nope]
+inline constexpr const char* kSplitVb = "self_attn.v_b_proj.weight";  // [H * v, r]
+
 // For writers (dsrt quantize), the same map enumerated: every Hugging Face name that
 // gguf_tensor_name maps one to one, globals and each of n_layers layers, in the map's order.
 std::vector<std::string> gguf_mappable_hf_names(int n_layers);
@@ -46,6 +57,7 @@ class GgufSource final : public TensorSource {
  private:
   Result<Tensor> expert(const std::string& gguf_stacked, int64_t e) const;
   Result<Tensor> kv_b(int layer) const;
+  Result<Tensor> split_half(int64_t layer, bool k) const;  // kSplitKb / kSplitVb
   std::shared_ptr<GgufFile> f_;
 };
 

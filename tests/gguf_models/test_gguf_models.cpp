@@ -79,10 +79,11 @@ std::string run(const std::string& cmd, int* rc) {
 // "cpu" quantizes activations to 8 bits inside quantized matmuls, as llama.cpp does;
 // "cpu-decode" decodes weights to float and keeps float activations, the exact path the
 // dequant-F32 references are compared with.
-std::unique_ptr<Model> load(const std::string& path, const std::string& backend = "cpu") {
+std::unique_ptr<Model> load(const std::string& path, const std::string& backend = "cpu",
+                            const ModelOptions& opt = {}) {
   auto be = make_backend(backend, 2);
   EXPECT_TRUE(be.ok());
-  auto m = load_model(path, std::shared_ptr<Backend>(std::move(be).value()));
+  auto m = load_model(path, std::shared_ptr<Backend>(std::move(be).value()), opt);
   EXPECT_TRUE(m.ok()) << m.status().message();
   return m.ok() ? std::move(m).value() : nullptr;
 }
@@ -277,6 +278,86 @@ TEST(GgufLogitsCoverage, EverySharedFileHasACase) {
       }
 }
 
+// ---- MLA: the absorbed form on llama.cpp's split attn_k_b / attn_v_b ----
+
+// The absorbed form multiplies by attn_k_b / attn_v_b as stored (quantized, zero-copy); the
+// naive form by the F32 kv_b assembled from them. On "cpu-decode" both are float arithmetic
+// on the same dequantized values: kExactTol. On "cpu" the absorbed form's quantized matmuls
+// also round their activations to 8 bits, as llama.cpp's do: kQuantTol, the bound against
+// llama.cpp's quantized logits; for v3-tiny-q4_k_m (near-tied sigmoid routing, see the top
+// of this file) that rounding switches experts at a few positions, so there the median
+// position is held to it.
+struct MlaFile {
+  std::string label, path;
+  bool fragile = false;
+};
+void PrintTo(const MlaFile& f, std::ostream* os) { *os << f.label; }
+
+class GgufMlaForms : public ::testing::TestWithParam<MlaFile> {};
+
+TEST_P(GgufMlaForms, AbsorbedMatchesNaive) {
+  const MlaFile& mf = GetParam();
+  if (!fs::exists(mf.path)) GTEST_SKIP() << mf.path << " needs ../shared/data/gguf";
+  bool quantized_kb = false;
+  {
+    auto f = GgufFile::open(mf.path);
+    ASSERT_TRUE(f.ok()) << f.status().message();
+    const GgufTensorInfo* kb = f.value()->find_tensor("blk.0.attn_k_b.weight");
+    ASSERT_TRUE(kb) << "not a split-kv_b file";
+    ASSERT_FALSE(f.value()->find_tensor("blk.0.attn_kv_b.weight"));
+    quantized_kb = kb->dtype != DType::F32;
+  }
+  std::vector<int32_t> toks;
+  for (int i = 0; i < 24; ++i) toks.push_back(int32_t((i * 389 + 7) % 1000));
+  for (const char* backend : {"cpu-decode", "cpu"}) {
+    ModelOptions naive, absorb;
+    naive.attn = AttnForm::Naive;
+    absorb.attn = AttnForm::Absorb;
+    std::unique_ptr<Model> mn = load(mf.path, backend, naive), ma = load(mf.path, backend, absorb);
+    ASSERT_TRUE(mn && ma);
+    // The same parameters; the absorbed model's are the file's bytes, the naive one's kv_b
+    // the F32 assembled from them.
+    EXPECT_EQ(ma->weight_stats().n_params, mn->weight_stats().n_params);
+    if (quantized_kb) {
+      EXPECT_LT(ma->weight_stats().weight_bytes, mn->weight_stats().weight_bytes);
+    } else {
+      EXPECT_EQ(ma->weight_stats().weight_bytes, mn->weight_stats().weight_bytes);
+    }
+    const bool exact = std::string(backend) == "cpu-decode";
+    for (int k : {-1, 5}) {
+      const auto rn = our_rows(*mn, toks, k), ra = our_rows(*ma, toks, k);
+      ASSERT_EQ(rn.size(), ra.size());
+      double max_ref = 0;
+      for (const auto& [pos, row] : rn)
+        for (float x : row) max_ref = std::max(max_ref, double(std::fabs(x)));
+      std::vector<double> per_pos;
+      for (const auto& [pos, row] : rn) {
+        const auto it = ra.find(pos);
+        ASSERT_TRUE(it != ra.end() && it->second.size() == row.size()) << pos;
+        double worst = 0;
+        for (size_t v = 0; v < row.size(); ++v)
+          worst = std::max(worst, std::fabs(double(it->second[v]) - double(row[v])));
+        per_pos.push_back(worst / max_ref);
+      }
+      std::sort(per_pos.begin(), per_pos.end());
+      const double mx = per_pos.back(), med = per_pos[per_pos.size() / 2];
+      const std::string where = mf.label + " " + backend + (k < 0 ? " prefill" : " decode");
+      std::printf("%-44s absorb vs naive: max %.2e  median %.2e\n", where.c_str(), mx, med);
+      const double held = exact || !mf.fragile ? mx : med;
+      EXPECT_LE(held, exact ? kExactTol : kQuantTol) << where;
+    }
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Files, GgufMlaForms,
+    ::testing::Values(
+        MlaFile{"vendored_v2lite_tiny_q4_0", vendored_gguf("v2lite-tiny-q4_0.gguf")},
+        MlaFile{"shared_v3_tiny_f32", test::repo_dir() + "/../shared/data/gguf/deepseek/v3-tiny-f32.gguf"},
+        MlaFile{"shared_v3_tiny_q4_k_m",
+                test::repo_dir() + "/../shared/data/gguf/deepseek/v3-tiny-q4_k_m.gguf", true}),
+    [](const auto& info) { return info.param.label; });
+
 // ---- through the binary, as a user runs it ----
 
 std::string ids(const json& tokens) {
@@ -394,6 +475,22 @@ TEST(GgufNames, ExpertViewsAndAssembledKvB) {
       EXPECT_EQ(v_row, row(v2, h * 32 + i));
       for (int64_t c : {0, 40, 63}) EXPECT_EQ(k_row[c], row(k2, h * 64 + c)[i]);
     }
+  // The split halves as dsrt's absorbed MLA takes them: the file's tensors, zero-copy, in
+  // their stored dtype, heads stacked as rows.
+  for (const char* half : {"k_b", "v_b"}) {
+    const std::string hf = std::string("model.layers.1.self_attn.") + half + "_proj.weight";
+    ASSERT_TRUE(src.has(hf));
+    auto t = src.get(hf);
+    ASSERT_TRUE(t.ok()) << t.status().message();
+    const Tensor& file = std::string(half) == "k_b" ? kb.value() : vb.value();
+    EXPECT_EQ(t.value().data, file.data) << hf;
+    EXPECT_EQ(t.value().dtype, file.dtype) << hf;
+    EXPECT_EQ(t.value().shape, (std::vector<int64_t>{file.shape[0] * file.shape[1], file.shape[2]}));
+    EXPECT_NE(src.file_name(hf).find(std::string("blk.1.attn_") + half + ".weight"), std::string::npos)
+        << src.file_name(hf);
+  }
+  EXPECT_FALSE(src.has("model.layers.9.self_attn.k_b_proj.weight"));
+  EXPECT_FALSE(src.get("model.layers.9.self_attn.v_b_proj.weight").ok());
 }
 
 // ---- metadata -> ModelConfig ----
