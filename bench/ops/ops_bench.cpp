@@ -53,6 +53,8 @@ BENCHMARK(BM_Matmul)
     ->Args({0, int(DType::F16), 1, 2})
     ->Args({0, int(DType::F32), 64, 2})
     ->Args({0, int(DType::BF16), 64, 2})
+    ->Args({0, int(DType::BF16), 16, 2})  // batched decode (16 streams)
+    ->Args({0, int(DType::BF16), 128, 2})
     ->Args({0, int(DType::F32), 512, 2})  // prefill: the GEMM micro-kernel (compare FP32 peak)
     ->Args({0, int(DType::F16), 512, 2})
     ->UseRealTime()  // the pool's threads work while the caller waits: CPU time undercounts
@@ -120,7 +122,7 @@ void quant_matmul_args(benchmark::internal::Benchmark* b) {
   for (DType dt : types) {
     for (int shape = 0; shape < 2; ++shape)
       for (int path : {0, 1, 2}) b->Args({path, int(dt), 1, shape, 2});
-    for (int64_t n : {64, 512})
+    for (int64_t n : {16, 64, 512})
       for (int path : {0, 2}) b->Args({path, int(dt), n, 0, 2});
   }
   b->Args({3, int(DType::Q8_0), 1, 0, 2});

@@ -204,8 +204,9 @@ void test_matmul(Backend& c, Backend& r, const OpTestOptions& o, Checker& ck, bo
                         : std::vector<int64_t>{bs, 3 * bs, (bs == 32 ? 129 : 17) * bs};
     }
     for (int64_t kb : blocked)
-      // n = 1 and 5 take the per-row dot paths, 13 the GEMM (two full 6-token tiles + one).
-      for (int64_t n : {int64_t(1), int64_t(5), int64_t(13)})
+      // n = 1 takes the GEMV paths, 5 and 13 the small-batch ones (integer dots with unpacked
+      // tiles; dot-style float tiles), 70 the packed GEMM for every type (6-token tiles + 4).
+      for (int64_t n : {int64_t(1), int64_t(5), int64_t(13), int64_t(70)})
         for (int64_t mo : other) {
           const int64_t k = xw && bs > 1 ? mo : kb, m = xw && bs > 1 ? kb : mo;
           if (xw && k * m > 4097 * 3 && m > 3 && bs == 1) continue;  // keep the sweep fast
@@ -315,9 +316,9 @@ void test_attention(Backend& c, Backend& r, const OpTestOptions& o, Checker& ck)
   std::vector<Shape> shapes = {{1, 1, 1, 1, 3, 3},     {3, 3, 4, 2, 16, 8},
                                {1, 65, 8, 1, 80, 64},  {7, 70, 8, 8, 48, 32},
                                {5, 63, 6, 3, 65, 63},
-                               // n_tok >= 8 takes the blocked (GEMM) path: several query
+                               // n_tok >= 16 takes the blocked (GEMM) path: several query
                                // blocks with a cached past, GQA, and MLA-absorbed-like dims.
-                               {100, 130, 4, 2, 64, 64}, {9, 9, 3, 1, 576, 512}};
+                               {100, 130, 4, 2, 64, 64}, {17, 17, 3, 1, 576, 512}};
   if (!o.quick) shapes.push_back({4, 4097, 2, 1, 64, 64});
   for (const Shape& s : shapes) {
     Tensor q = random_f32(rng, {s.n_tok, s.n_head, s.d_k});
@@ -438,10 +439,10 @@ void test_moe(Backend& c, Backend& r, const OpTestOptions& o, Checker& ck) {
   // tailed silu(g) * u, the two stages sum to NMSE ~ 3e-4. This is an expected-value bound,
   // not a worst case (test_matmul checks the worst case per element); 3e-3 leaves 10x margin
   // while a wrong block or scale gives NMSE >= 1e-2.
-  // n = 5 spreads the tokens (every expert takes the small-expert fused path); n = 13 sends
-  // every token's first choice to expert 0, which then runs the batched (GEMM) path.
+  // n = 5 spreads the tokens (every expert takes the small-expert fused path); n = 20 sends
+  // every token's first choice to expert 0, which then runs the batched matmul path.
   for (DType dt : {DType::Q8_0, DType::Q4_0, DType::Q4_K, DType::Q6_K})
-  for (int64_t n : {int64_t(5), int64_t(13)}) {
+  for (int64_t n : {int64_t(5), int64_t(20)}) {
     if (!c.supports(Op::MoeFfn, dt)) continue;
     const int64_t ne = 4, d = 256, f = 256, k = 2;
     std::vector<Tensor> ws;
@@ -456,7 +457,7 @@ void test_moe(Backend& c, Backend& r, const OpTestOptions& o, Checker& ck) {
     Tensor ids = Tensor::zeros(DType::I32, {n, k});
     Tensor w = random_f32(rng, {n, k});
     for (int64_t i = 0; i < n * k; ++i)
-      ids.ptr<int32_t>()[i] = n > 8 ? int32_t(i % k == 0 ? 0 : 1 + i % 3) : int32_t((i * 3 + i / k) % ne);
+      ids.ptr<int32_t>()[i] = n > 16 ? int32_t(i % k == 0 ? 0 : 1 + i % 3) : int32_t((i * 3 + i / k) % ne);
     Guarded yc({n, d});
     Tensor yr = Tensor::zeros(DType::F32, {n, d});
     c.moe_ffn(x, ids, w, ex, yc.t);

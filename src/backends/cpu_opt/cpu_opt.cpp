@@ -114,7 +114,13 @@ inline void axpy_f32(float a, const float* x, float* y, int64_t n) {
 
 // From this many rows of x on, matmul decodes the weights to F32 panels and runs the GEMM
 // micro-kernel; below it the per-row dot products (integer for block-quantized weights).
-constexpr int64_t kGemmMinRows = 8;
+// Crossovers measured with bench_ops BM_Matmul / BM_QuantMatmul (2 threads, 2048 x 2048):
+// the 32-block types' integer dots lose to the GEMM from about 16 rows, the K types' (whose
+// unpacked tiles are cheap to reuse) from about 64; F32/F16/BF16 use gemm_small (dot-style
+// tiles over the weights in place, no packing) from 2 rows up to 64.
+constexpr int64_t kGemmMinRows = 16;
+constexpr int64_t kGemmMinRowsK = 64;
+constexpr int64_t kGemmMinRowsFloat = 64;
 
 class CpuOptBackend final : public Backend {
  public:
@@ -142,10 +148,31 @@ class CpuOptBackend final : public Backend {
     DSRT_CHECK_MSG(w.cols() == k, "matmul: " + w.name + " has " + std::to_string(w.cols()) +
                                       " columns, x has " + std::to_string(k));
     DSRT_CHECK(y.rows() == n && y.cols() == m && x.dtype == DType::F32);
-    if (n >= kGemmMinRows) {
+    const bool float_w = w.dtype == DType::F32 || w.dtype == DType::F16 || w.dtype == DType::BF16;
+    if (float_w && n >= 2 && n < kGemmMinRowsFloat) {
+      // A few rows (batched decode): dot-style tiles over the weights in place, no packing.
+      const gemm::HalfKind hk = w.dtype == DType::F32 ? gemm::HalfKind::F32
+                                : w.dtype == DType::F16 ? gemm::HalfKind::F16 : gemm::HalfKind::BF16;
+      gemm::gemm_small(x.f32(), k, n, k, m, w.data, k, hk, y.f32(), m, *pool_);
+      return;
+    }
+    const qdot::ActFormat af = qdot::act_format(w.dtype);
+    const int64_t gemm_min = float_w                          ? kGemmMinRowsFloat
+                             : af == qdot::ActFormat::Q8x256 ? kGemmMinRowsK
+                                                              : kGemmMinRows;
+    if (n >= gemm_min) {
       // Enough tokens to amortize decoding each weight row to F32 once: register-blocked GEMM.
-      gemm::gemm_f32(x.f32(), k, n, k, m, [&](int64_t r, float* out) { decode_row(w, r, out); },
-                     y.f32(), m, *pool_);
+      if (qdot::act_format(w.dtype) != qdot::ActFormat::None) {
+        const Rows wr(w);
+        const gemm::RowDecoder dec = [&](int64_t r, float* out) {
+          thread_local qdot::UnpackedRow scratch;
+          qdot::dequantize_row(w.dtype, wr(r), k, &scratch, out);
+        };
+        gemm::gemm_f32(x.f32(), k, n, k, m, dec, y.f32(), m, *pool_);
+      } else {
+        gemm::gemm_f32(x.f32(), k, n, k, m, [&](int64_t r, float* out) { decode_row(w, r, out); },
+                       y.f32(), m, *pool_);
+      }
       return;
     }
     if (opt_.quant != QuantKernels::DecodeF32 && qdot::act_format(w.dtype) != qdot::ActFormat::None) {

@@ -4,6 +4,8 @@
 #include <cstring>
 #include <vector>
 
+#include "core/dtype.h"
+
 #if defined(__AVX2__) && defined(__FMA__)
 #include <immintrin.h>
 #define DSRT_GEMM_AVX2 1
@@ -90,6 +92,43 @@ void gemm_panels(const float* x, int64_t ldx, int64_t n, int64_t k, int64_t m, c
   }
 }
 
+// packed[c * 16 + r] = rows[r * k + c] for the 16 rows of a panel. AVX2: 8 x 8 blocks
+// transposed in registers (unpack / shuffle / permute2f128), which keeps packing well below
+// the micro-kernel's cost even for small batches (n = 16 decode steps).
+void transpose_rows(const float* rows, int64_t k, float* packed) {
+  int64_t c = 0;
+#ifdef DSRT_GEMM_AVX2
+  for (; c + 8 <= k; c += 8) {
+    for (int h = 0; h < 2; ++h) {  // rows 0-7, then 8-15
+      const float* src = rows + (8 * h) * k + c;
+      __m256 r0 = _mm256_loadu_ps(src), r1 = _mm256_loadu_ps(src + k);
+      __m256 r2 = _mm256_loadu_ps(src + 2 * k), r3 = _mm256_loadu_ps(src + 3 * k);
+      __m256 r4 = _mm256_loadu_ps(src + 4 * k), r5 = _mm256_loadu_ps(src + 5 * k);
+      __m256 r6 = _mm256_loadu_ps(src + 6 * k), r7 = _mm256_loadu_ps(src + 7 * k);
+      const __m256 t0 = _mm256_unpacklo_ps(r0, r1), t1 = _mm256_unpackhi_ps(r0, r1);
+      const __m256 t2 = _mm256_unpacklo_ps(r2, r3), t3 = _mm256_unpackhi_ps(r2, r3);
+      const __m256 t4 = _mm256_unpacklo_ps(r4, r5), t5 = _mm256_unpackhi_ps(r4, r5);
+      const __m256 t6 = _mm256_unpacklo_ps(r6, r7), t7 = _mm256_unpackhi_ps(r6, r7);
+      const __m256 u0 = _mm256_shuffle_ps(t0, t2, 0x44), u1 = _mm256_shuffle_ps(t0, t2, 0xEE);
+      const __m256 u2 = _mm256_shuffle_ps(t1, t3, 0x44), u3 = _mm256_shuffle_ps(t1, t3, 0xEE);
+      const __m256 u4 = _mm256_shuffle_ps(t4, t6, 0x44), u5 = _mm256_shuffle_ps(t4, t6, 0xEE);
+      const __m256 u6 = _mm256_shuffle_ps(t5, t7, 0x44), u7 = _mm256_shuffle_ps(t5, t7, 0xEE);
+      float* dst = packed + c * kNr + 8 * h;
+      _mm256_storeu_ps(dst + 0 * kNr, _mm256_permute2f128_ps(u0, u4, 0x20));
+      _mm256_storeu_ps(dst + 1 * kNr, _mm256_permute2f128_ps(u1, u5, 0x20));
+      _mm256_storeu_ps(dst + 2 * kNr, _mm256_permute2f128_ps(u2, u6, 0x20));
+      _mm256_storeu_ps(dst + 3 * kNr, _mm256_permute2f128_ps(u3, u7, 0x20));
+      _mm256_storeu_ps(dst + 4 * kNr, _mm256_permute2f128_ps(u0, u4, 0x31));
+      _mm256_storeu_ps(dst + 5 * kNr, _mm256_permute2f128_ps(u1, u5, 0x31));
+      _mm256_storeu_ps(dst + 6 * kNr, _mm256_permute2f128_ps(u2, u6, 0x31));
+      _mm256_storeu_ps(dst + 7 * kNr, _mm256_permute2f128_ps(u3, u7, 0x31));
+    }
+  }
+#endif
+  for (; c < k; ++c)
+    for (int r = 0; r < kNr; ++r) packed[c * kNr + r] = rows[r * k + c];
+}
+
 // Packs from decoded rows: decode the panel's rows, then transpose into 16-float groups.
 struct RowPacker {
   const RowDecoder& decode;
@@ -99,8 +138,7 @@ struct RowPacker {
     rows.resize(size_t(kNr * k));
     for (int r = 0; r < nc; ++r) decode(j0 + r, rows.data() + r * k);
     if (nc < kNr) std::fill(rows.begin() + int64_t(nc) * k, rows.end(), 0.0f);
-    for (int64_t c = 0; c < k; ++c)
-      for (int r = 0; r < kNr; ++r) packed[c * kNr + r] = rows[size_t(r * k + c)];
+    transpose_rows(rows.data(), k, packed);
   }
 };
 
@@ -132,6 +170,126 @@ void gemm_f32_serial_wt(const float* x, int64_t ldx, int64_t n, int64_t k, int64
     }
   };
   gemm_panels(x, ldx, n, k, m, pack, y, ldy, 0, (m + kNr - 1) / kNr, packed);
+}
+
+namespace {
+
+#ifdef DSRT_GEMM_AVX2
+template <HalfKind K>
+inline __m256 load_w8(const void* w, int64_t i) {
+  if constexpr (K == HalfKind::F32) {
+    return _mm256_loadu_ps(static_cast<const float*>(w) + i);
+  } else {
+    const __m128i h = _mm_loadu_si128(reinterpret_cast<const __m128i*>(static_cast<const uint16_t*>(w) + i));
+    if constexpr (K == HalfKind::F16) return _mm256_cvtph_ps(h);
+    return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16));
+  }
+}
+inline float hsum8(__m256 v) {
+  __m128 h = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  h = _mm_add_ps(h, _mm_movehl_ps(h, h));
+  h = _mm_add_ss(h, _mm_movehdup_ps(h));
+  return _mm_cvtss_f32(h);
+}
+#endif
+
+template <HalfKind K>
+inline float load_w1(const void* w, int64_t i) {
+  if constexpr (K == HalfKind::F32) return static_cast<const float*>(w)[i];
+  const uint16_t h = static_cast<const uint16_t*>(w)[i];
+  if constexpr (K == HalfKind::F16) return f16_to_f32(h);
+  return bf16_to_f32(h);
+}
+
+// y[i, j] for tokens [0, NT) of x and weight rows w0 (and w1 when NR == 2).
+template <HalfKind K, int NR, int NT>
+void small_tile(const float* x, int64_t ldx, int64_t k, const void* w0, const void* w1,
+                float* y, int64_t ldy) {
+  int64_t c = 0;
+  float tail[NR][NT] = {};
+#ifdef DSRT_GEMM_AVX2
+  __m256 acc[NR][NT];
+#pragma GCC unroll 8
+  for (int t = 0; t < NT; ++t) {
+    acc[0][t] = _mm256_setzero_ps();
+    if constexpr (NR == 2) acc[1][t] = _mm256_setzero_ps();
+  }
+  for (; c + 8 <= k; c += 8) {
+    const __m256 a = load_w8<K>(w0, c);
+    __m256 b;
+    if constexpr (NR == 2) b = load_w8<K>(w1, c);
+#pragma GCC unroll 8
+    for (int t = 0; t < NT; ++t) {
+      const __m256 xv = _mm256_loadu_ps(x + t * ldx + c);
+      acc[0][t] = _mm256_fmadd_ps(a, xv, acc[0][t]);
+      if constexpr (NR == 2) acc[1][t] = _mm256_fmadd_ps(b, xv, acc[1][t]);
+    }
+  }
+#pragma GCC unroll 8
+  for (int t = 0; t < NT; ++t) {
+    tail[0][t] = hsum8(acc[0][t]);
+    if constexpr (NR == 2) tail[1][t] = hsum8(acc[1][t]);
+  }
+#endif
+  for (; c < k; ++c) {
+    const float a = load_w1<K>(w0, c), b = NR == 2 ? load_w1<K>(w1, c) : 0.0f;
+    for (int t = 0; t < NT; ++t) {
+      tail[0][t] += a * x[t * ldx + c];
+      if constexpr (NR == 2) tail[1][t] += b * x[t * ldx + c];
+    }
+  }
+  for (int t = 0; t < NT; ++t) {
+    y[t * ldy] = tail[0][t];
+    if constexpr (NR == 2) y[t * ldy + 1] = tail[1][t];
+  }
+}
+
+template <HalfKind K, int NR>
+void small_rows(const float* x, int64_t ldx, int64_t n, int64_t k, const void* w0, const void* w1,
+                float* y, int64_t ldy) {
+  int64_t i = 0;
+  for (; i + 6 <= n; i += 6) small_tile<K, NR, 6>(x + i * ldx, ldx, k, w0, w1, y + i * ldy, ldy);
+  switch (n - i) {
+    case 5: return small_tile<K, NR, 5>(x + i * ldx, ldx, k, w0, w1, y + i * ldy, ldy);
+    case 4: return small_tile<K, NR, 4>(x + i * ldx, ldx, k, w0, w1, y + i * ldy, ldy);
+    case 3: return small_tile<K, NR, 3>(x + i * ldx, ldx, k, w0, w1, y + i * ldy, ldy);
+    case 2: return small_tile<K, NR, 2>(x + i * ldx, ldx, k, w0, w1, y + i * ldy, ldy);
+    case 1: return small_tile<K, NR, 1>(x + i * ldx, ldx, k, w0, w1, y + i * ldy, ldy);
+    default: return;
+  }
+}
+
+template <HalfKind K>
+void small_all(const float* x, int64_t ldx, int64_t n, int64_t k, int64_t m, const void* w,
+               int64_t ldw, float* y, int64_t ldy, ThreadPool& pool) {
+  const size_t esz = K == HalfKind::F32 ? 4 : 2;
+  const auto* wb = static_cast<const uint8_t*>(w);
+  const int64_t pairs = (m + 1) / 2;
+  pool.parallel_for(pairs, [&](int64_t p0, int64_t p1, int) {
+    for (int64_t p = p0; p < p1; ++p) {
+      const int64_t j = 2 * p;
+      const void* w0 = wb + size_t(j) * size_t(ldw) * esz;
+      if (j + 1 < m) {
+        small_rows<K, 2>(x, ldx, n, k, w0, wb + size_t(j + 1) * size_t(ldw) * esz, y + j, ldy);
+      } else {
+        small_rows<K, 1>(x, ldx, n, k, w0, nullptr, y + j, ldy);
+      }
+    }
+  });
+}
+
+}  // namespace
+
+void gemm_small(const float* x, int64_t ldx, int64_t n, int64_t k, int64_t m, const void* w,
+                int64_t ldw, HalfKind kind, float* y, int64_t ldy, ThreadPool& pool) {
+  switch (kind) {
+    case HalfKind::F32:
+      return small_all<HalfKind::F32>(x, ldx, n, k, m, w, ldw, y, ldy, pool);
+    case HalfKind::F16:
+      return small_all<HalfKind::F16>(x, ldx, n, k, m, w, ldw, y, ldy, pool);
+    case HalfKind::BF16:
+      return small_all<HalfKind::BF16>(x, ldx, n, k, m, w, ldw, y, ldy, pool);
+  }
 }
 
 }  // namespace dsrt::gemm

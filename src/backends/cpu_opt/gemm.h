@@ -44,4 +44,13 @@ using ColumnDecoder = std::function<void(int64_t c, int64_t j0, int nc, float* o
 void gemm_f32_serial_wt(const float* x, int64_t ldx, int64_t n, int64_t k, int64_t m,
                         const ColumnDecoder& wt_row, float* y, int64_t ldy);
 
+// Small batches (a handful to a few dozen rows of x, e.g. a 16-stream decode step) where
+// packing panels would cost as much as the products: a dot-product-style kernel that holds a
+// 2-weight-row x 6-token tile of vector accumulators over k and reduces them at the end, with
+// the weights read in place — F32, or F16/BF16 converted in registers (wtype is the DType
+// id; other types are not accepted). ldw is the weight row stride in elements.
+enum class HalfKind { F32, F16, BF16 };
+void gemm_small(const float* x, int64_t ldx, int64_t n, int64_t k, int64_t m, const void* w,
+                int64_t ldw, HalfKind kind, float* y, int64_t ldy, ThreadPool& pool);
+
 }  // namespace dsrt::gemm

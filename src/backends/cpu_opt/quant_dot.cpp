@@ -624,6 +624,38 @@ void unpack_weight_row(DType w, const uint8_t* row, int64_t k, UnpackedRow* out)
   }
 }
 
+void dequantize_row(DType w, const uint8_t* row, int64_t k, UnpackedRow* scratch, float* out) {
+  DSRT_CHECK(act_format(w) != ActFormat::None && k % act_block(act_format(w)) == 0);
+  float* __restrict o = out;
+  if (w == DType::Q8_0) {
+    for (int64_t b = 0; b < k / kQK; ++b) {
+      const uint8_t* blk = row + b * 34;
+      const float d = load_half(blk);
+      const int8_t* __restrict q = reinterpret_cast<const int8_t*>(blk + 2);
+      for (int j = 0; j < kQK; ++j) o[b * kQK + j] = d * float(q[j]);
+    }
+    return;
+  }
+  unpack_weight_row(w, row, k, scratch);
+  const uint8_t* __restrict u = scratch->u.data();
+  if (act_format(w) == ActFormat::Q8x32) {
+    for (int64_t b = 0; b < k / kQK; ++b) {
+      const float d = scratch->d[size_t(b)], m = scratch->m[size_t(b)];
+      for (int j = 0; j < kQK; ++j) o[b * kQK + j] = d * float(u[b * kQK + j]) + m;
+    }
+    return;
+  }
+  for (int64_t s = 0; s < k / kQKK; ++s) {
+    const float dk = scratch->dk[size_t(s)], dm = scratch->dmin[size_t(s)];
+    for (int j = 0; j < 16; ++j) {
+      const int64_t sb = s * 16 + j;
+      const float scale = dk * float(int16_t(scratch->sc[size_t(sb)] & 0xffff));
+      const float off = dm * float(scratch->mn[size_t(sb)]);
+      for (int l = 0; l < 16; ++l) o[sb * 16 + l] = scale * float(u[sb * 16 + l]) - off;
+    }
+  }
+}
+
 float dot_unpacked(DType w, const UnpackedRow& wr, const QuantizedActs& a, int64_t i, Isa isa) {
   const int64_t k = a.k;
   const int8_t* xq = a.q.data() + i * k;

@@ -59,6 +59,12 @@ struct UnpackedRow {
 // Unpacks one row of k elements of type w (act_format(w) != None, w != Q8_0).
 void unpack_weight_row(DType w, const uint8_t* row, int64_t k, UnpackedRow* out);
 
+// Dequantizes one row of k elements of type w (act_format(w) != None) to float through
+// unpack_weight_row (plain loops that vectorize; the reference decoders in core/quant.cpp are
+// scalar and 5-20x slower, which showed when the GEMM decodes its panels). Same values as the
+// reference decoder up to float rounding of the d * u + m products. scratch is reused.
+void dequantize_row(DType w, const uint8_t* row, int64_t k, UnpackedRow* scratch, float* out);
+
 // Dot of an unpacked weight row with activation row i.
 float dot_unpacked(DType w, const UnpackedRow& wr, const QuantizedActs& a, int64_t i, Isa isa);
 // Whether dot_direct reads weight type w in place on this ISA: Q8_0 always (it is already
