@@ -460,8 +460,18 @@ float dot_k_avx2(const UnpackedRow& w, const int8_t* xq, const float* xd, const 
 // sum_j sc_j * sum(u * x) over the sub-blocks, then one float multiply-add with dk * dx; the
 // min/offset term uses the activation's 16-element sums. Bounds: maddubs pairs <= 2 * 63 * 127
 // (no int16 saturation), int32 lanes <= 16 * 63 * 63 * 127 * 2 per super-block.
-inline __m256i scales_2x16(int a, int b) {  // int16 lanes 0-7 = a, 8-15 = b
-  return _mm256_set_m128i(_mm_set1_epi16(int16_t(b)), _mm_set1_epi16(int16_t(a)));
+
+// The 12 scale bytes of a Q4_K/Q5_K super-block as 8 six-bit scales and 8 mins, with 32-bit
+// word operations instead of a per-sub-block branch: words a, b, c = bytes 0-3, 4-7, 8-11;
+// sc[0..3] = a & 63, mn[0..3] = b & 63, sc[4..7] = (c & 15) | (a >> 6) << 4,
+// mn[4..7] = (c >> 4) | (b >> 6) << 4 (per byte).
+inline void k4_scales(const uint8_t* s12, uint8_t sc[8], uint8_t mn[8]) {
+  const uint32_t a = load_u32(s12), b = load_u32(s12 + 4), c = load_u32(s12 + 8);
+  const uint32_t lo6 = 0x3f3f3f3f, lo4 = 0x0f0f0f0f, lo2 = 0x03030303;
+  const uint32_t w[4] = {a & lo6, (c & lo4) | (((a >> 6) & lo2) << 4), b & lo6,
+                         ((c >> 4) & lo4) | (((b >> 6) & lo2) << 4)};
+  std::memcpy(sc, w, 8);
+  std::memcpy(mn, w + 2, 8);
 }
 
 template <bool kFive>
@@ -470,19 +480,24 @@ float dot_q45_k_direct_avx2(const uint8_t* row, const int8_t* xq, const float* x
   constexpr int kBytes = kFive ? 176 : 144;
   const __m256i low4 = _mm256_set1_epi8(0xf);
   const __m256i one = _mm256_set1_epi8(1);
-  __m256 acc = _mm256_setzero_ps();
-  float off = 0;
+  // Shuffle controls that broadcast int16 scale 2p / 2p + 1 of a 16-byte scale vector.
+  __m256i bcast[8];
+  for (int j = 0; j < 8; ++j) bcast[j] = _mm256_set1_epi16(int16_t(0x0100 * (2 * j + 1) + 2 * j));
+  __m256 acc = _mm256_setzero_ps(), off = _mm256_setzero_ps();
   for (int64_t s = 0; s < ns; ++s) {
     const uint8_t* b = row + s * kBytes;
     const uint8_t* qs = b + (kFive ? 48 : 16);
     const int8_t* x = xq + s * kQKK;
-    const int16_t* bs = xbsum + s * 16;
-    int sc[8], mn[8];
-    for (int j = 0; j < 8; ++j) unpack_scale_min_k4(b + 4, j, &sc[j], &mn[j]);
+    alignas(16) uint8_t sc[8], mn[8];
+    k4_scales(b + 4, sc, mn);
+    // int16 scales in both 128-bit lanes; mins duplicated per 16-element half-sub-block.
+    const __m128i sc16 = _mm_cvtepu8_epi16(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(sc)));
+    const __m256i scv = _mm256_set_m128i(sc16, sc16);
+    const __m128i mn8 = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(mn));
+    const __m256i mnv = _mm256_cvtepu8_epi16(_mm_unpacklo_epi8(mn8, mn8));
     __m256i qh;
     if constexpr (kFive) qh = loadu256(b + 16);
     __m256i isum = _mm256_setzero_si256();
-    int ibias = 0;
     for (int p = 0; p < 4; ++p) {
       const __m256i q = loadu256(qs + 32 * p);
       __m256i u0 = _mm256_and_si256(q, low4);
@@ -496,26 +511,37 @@ float dot_q45_k_direct_avx2(const uint8_t* row, const int8_t* xq, const float* x
       }
       const __m256i p0 = _mm256_maddubs_epi16(u0, loadu256(x + 64 * p));
       const __m256i p1 = _mm256_maddubs_epi16(u1, loadu256(x + 64 * p + 32));
-      isum = _mm256_add_epi32(isum, _mm256_madd_epi16(p0, _mm256_set1_epi16(int16_t(sc[2 * p]))));
-      isum = _mm256_add_epi32(isum, _mm256_madd_epi16(p1, _mm256_set1_epi16(int16_t(sc[2 * p + 1]))));
+      isum = _mm256_add_epi32(isum, _mm256_madd_epi16(p0, _mm256_shuffle_epi8(scv, bcast[2 * p])));
+      isum = _mm256_add_epi32(isum, _mm256_madd_epi16(p1, _mm256_shuffle_epi8(scv, bcast[2 * p + 1])));
     }
-    for (int j = 0; j < 8; ++j) ibias += mn[j] * (int(bs[2 * j]) + int(bs[2 * j + 1]));
+    // sum_j mn_j * (bsum_2j + bsum_2j+1) as one madd of the 16 activation sums.
+    const __m256i bias = _mm256_madd_epi16(mnv, loadu256(xbsum + s * 16));
     const float dx = xd[s];
     acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum), _mm256_set1_ps(load_half(b) * dx), acc);
-    off += float(ibias) * (load_half(b + 2) * dx);
+    off = _mm256_fmadd_ps(_mm256_cvtepi32_ps(bias), _mm256_set1_ps(load_half(b + 2) * dx), off);
   }
-  return hsum(acc) - off;
+  return hsum(_mm256_sub_ps(acc, off));
 }
 
 float dot_q6_k_direct_avx2(const uint8_t* row, const int8_t* xq, const float* xd,
                            const int16_t* xbsum, int64_t ns) {
   const __m256i low4 = _mm256_set1_epi8(0xf);
   const __m256i three = _mm256_set1_epi8(3);
+  // Shuffle controls: low 128-bit lane broadcasts int16 2g, high lane int16 2g + 1 of an
+  // 8-scale half (both lanes hold the same half), i.e. sub-blocks j = 8h + 2g and j + 1.
+  __m256i pick[4];
+  for (int g = 0; g < 4; ++g) {
+    const int16_t lo = int16_t(0x0100 * (4 * g + 1) + 4 * g), hi = int16_t(0x0100 * (4 * g + 3) + 4 * g + 2);
+    pick[g] = _mm256_set_m128i(_mm_set1_epi16(hi), _mm_set1_epi16(lo));
+  }
   __m256 acc = _mm256_setzero_ps();
   for (int64_t s = 0; s < ns; ++s) {
     const uint8_t* b = row + s * 210;
     const int8_t* scl = reinterpret_cast<const int8_t*>(b + 192);
     const int8_t* x = xq + s * kQKK;
+    const __m256i sc16 = _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(scl)));
+    const __m256i halves[2] = {_mm256_permute2x128_si256(sc16, sc16, 0x00),
+                               _mm256_permute2x128_si256(sc16, sc16, 0x11)};
     __m256i isum = _mm256_setzero_si256();
     for (int h = 0; h < 2; ++h) {
       const __m256i l0 = loadu256(b + 64 * h), l1 = loadu256(b + 64 * h + 32);
@@ -528,15 +554,13 @@ float dot_q6_k_direct_avx2(const uint8_t* row, const int8_t* xq, const float* xd
                           _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hb, 4), three), 4)),
           _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), low4),
                           _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hb, 6), three), 4))};
-      for (int g = 0; g < 4; ++g) {
-        const int j = 8 * h + 2 * g;  // 16-element sub-blocks j, j + 1
+      for (int g = 0; g < 4; ++g) {  // 16-element sub-blocks 8h + 2g and 8h + 2g + 1
         const __m256i p = _mm256_maddubs_epi16(u[g], loadu256(x + 128 * h + 32 * g));
-        isum = _mm256_add_epi32(isum, _mm256_madd_epi16(p, scales_2x16(scl[j], scl[j + 1])));
+        isum = _mm256_add_epi32(isum, _mm256_madd_epi16(p, _mm256_shuffle_epi8(halves[h], pick[g])));
       }
     }
     // offset: q = u - 32, so subtract 32 * sum_j sc_j * bsum_j
-    const __m256i scv = _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(scl)));
-    const __m256i bias = _mm256_madd_epi16(scv, loadu256(xbsum + s * 16));
+    const __m256i bias = _mm256_madd_epi16(sc16, loadu256(xbsum + s * 16));
     isum = _mm256_sub_epi32(isum, _mm256_slli_epi32(bias, 5));
     acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum), _mm256_set1_ps(load_half(b + 208) * xd[s]), acc);
   }
