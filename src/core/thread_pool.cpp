@@ -17,6 +17,7 @@ namespace dsrt {
 
 namespace {
 constexpr int kDefaultSpinUs = 200;
+constexpr int kChunksPerThread = 4;  // 8 measured 6% slower on MoE decode
 
 int spin_from_env() {
   if (const char* s = std::getenv("DSRT_SPIN_US")) {
@@ -91,7 +92,7 @@ void ThreadPool::parallel_for(int64_t n, const std::function<void(int64_t, int64
   }
   // A few chunks per thread: enough for a late thread's share to be taken by the others,
   // few enough that per-chunk set-up in fn stays negligible.
-  const uint32_t total = uint32_t(std::min<int64_t>(n, int64_t(4) * n_threads_));
+  const uint32_t total = uint32_t(std::min<int64_t>(n, int64_t(kChunksPerThread) * n_threads_));
   const uint32_t gen = generation_.load() + 1;
   jobs_[gen & 1] = Job{&fn, n};
   done_.store(0);
