@@ -23,6 +23,12 @@ class FallbackBackend final : public Backend {
   void matmul(const Tensor& x, const Tensor& w, Tensor& y) override {
     pick(Op::Matmul, w.dtype).matmul(x, w, y);
   }
+  void matmul_batch(const std::vector<MatmulJob>& jobs) override {
+    bool primary = true;
+    for (const MatmulJob& j : jobs) primary = primary && p_->supports(Op::Matmul, j.w->dtype);
+    if (primary) return p_->matmul_batch(jobs);
+    for (const MatmulJob& j : jobs) matmul(*j.x, *j.w, *j.y);
+  }
   void matmul_xw(const Tensor& x, const Tensor& w, Tensor& y) override {
     pick(Op::MatmulXW, w.dtype).matmul_xw(x, w, y);
   }

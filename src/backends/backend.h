@@ -91,6 +91,13 @@ struct ExpertWeights {
   const Tensor* down = nullptr;  // [dim, ffn]
 };
 
+// One of several independent products y = x · Wᵀ handed over together (matmul_batch).
+struct MatmulJob {
+  const Tensor* x = nullptr;
+  const Tensor* w = nullptr;
+  Tensor* y = nullptr;
+};
+
 class Backend {
  public:
   virtual ~Backend() = default;
@@ -98,6 +105,11 @@ class Backend {
   virtual bool supports(Op op, DType weight_type = DType::F32) const = 0;
 
   virtual void matmul(const Tensor& x, const Tensor& w, Tensor& y) = 0;
+  // Independent matmuls, e.g. MLA's per-head absorbed matrices in decode; a backend may run
+  // them as one parallel region. The default runs them one after the other.
+  virtual void matmul_batch(const std::vector<MatmulJob>& jobs) {
+    for (const MatmulJob& j : jobs) matmul(*j.x, *j.w, *j.y);
+  }
   virtual void matmul_xw(const Tensor& x, const Tensor& w, Tensor& y) = 0;
   virtual void rms_norm(const Tensor& x, const Tensor& w, float eps, Tensor& y) = 0;
   virtual void rope(const RopeArgs& a) = 0;

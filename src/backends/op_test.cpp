@@ -188,6 +188,42 @@ double matmul_error_ratio(const Tensor& x, const Tensor& w, const Tensor& yc, co
   return worst;
 }
 
+void test_matmul(Backend& c, Backend& r, const OpTestOptions& o, Checker& ck, bool xw);
+
+// matmul_batch: jobs of mixed weight types and shapes (MLA-like per-head matrices), single-
+// row (the fused path) and two-row (one matmul per job); each output against cpu/ref's
+// matmul with the same bound as test_matmul.
+void test_matmul_batch(Backend& c, Backend& r, const OpTestOptions& o, Checker& ck) {
+  std::mt19937_64 rng(o.seed + 77);
+  const DType types[] = {DType::Q5_0, DType::Q4_K, DType::Q8_0, DType::BF16, DType::F32, DType::Q6_K};
+  for (int64_t n : {int64_t(1), int64_t(2)}) {
+    std::vector<Tensor> xs, ws, ys;
+    std::vector<Guarded> yc;
+    yc.reserve(6);  // Guarded's tensor points into its own buffer: no reallocation
+    for (int j = 0; j < 6; ++j) {
+      const DType dt = types[j];
+      const int64_t k = j % 2 ? 512 : 256, m = j % 3 ? 67 : 128;
+      if (!c.supports(Op::Matmul, dt)) continue;
+      xs.push_back(random_f32(rng, {n, k}));
+      ws.push_back(random_weight(rng, dt, m, k));
+      yc.emplace_back(std::vector<int64_t>{n, m});
+    }
+    std::vector<MatmulJob> jobs;
+    for (size_t j = 0; j < xs.size(); ++j) jobs.push_back({&xs[j], &ws[j], &yc[j].t});
+    c.matmul_batch(jobs);
+    for (size_t j = 0; j < xs.size(); ++j) {
+      Tensor yr = Tensor::zeros(DType::F32, {n, ws[j].rows()});
+      r.matmul(xs[j], ws[j], yr);
+      const std::string note = check_outputs(yc[j], yr);
+      const double worst = note.empty() ? matmul_error_ratio(xs[j], ws[j], yc[j].t, yr, false) : 0;
+      ck.add(Op::Matmul,
+             "matmul_batch job " + std::to_string(j) + " w=" + std::string(dtype_name(ws[j].dtype)) +
+                 " n=" + std::to_string(n),
+             worst, 1.0, note);
+    }
+  }
+}
+
 void test_matmul(Backend& c, Backend& r, const OpTestOptions& o, Checker& ck, bool xw) {
   std::mt19937_64 rng(o.seed);
   const Op op = xw ? Op::MatmulXW : Op::Matmul;
@@ -473,7 +509,10 @@ std::vector<OpTestResult> run_op_tests(Backend& cand, Backend& ref, const OpTest
   std::vector<OpTestResult> out;
   Checker ck{&out};
   auto want = [&](Op op) { return o.op.empty() || o.op == op_name(op); };
-  if (want(Op::Matmul)) test_matmul(cand, ref, o, ck, false);
+  if (want(Op::Matmul)) {
+    test_matmul(cand, ref, o, ck, false);
+    test_matmul_batch(cand, ref, o, ck);
+  }
   if (want(Op::MatmulXW)) test_matmul(cand, ref, o, ck, true);
   for (Op op : {Op::RmsNorm, Op::SiluMul, Op::Add, Op::Softmax, Op::Embedding})
     if (want(op)) test_elementwise(cand, ref, o, ck, op);

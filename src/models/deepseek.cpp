@@ -298,15 +298,34 @@ void DeepSeekModel::attention(int l, const Tensor& x, const std::vector<SeqInput
       Tensor qn = buffer(nope), ql = buffer(r), oh = buffer(r), vh = buffer(vd);
       float* const qs = q.f32() + t0 * H * qk;  // this sequence's q rows
       float* const os = o.f32() + t0 * H * vd;  // and output rows
+      // Decode: all heads' products in one matmul_batch (one parallel region on the CPU).
+      std::vector<Tensor> views;
+      std::vector<MatmulJob> jobs;
+      auto run_heads = [&](const std::vector<Tensor>& w, auto x_ptr, auto y_ptr, int64_t xc, int64_t yc) {
+        views.assign(size_t(2 * H), Tensor());
+        jobs.clear();
+        for (int64_t h = 0; h < H; ++h) {
+          Tensor& xv = views[size_t(2 * h)];
+          Tensor& yv = views[size_t(2 * h + 1)];
+          xv.dtype = yv.dtype = DType::F32;
+          xv.shape = {1, xc};
+          yv.shape = {1, yc};
+          xv.data = x_ptr(h);
+          yv.data = y_ptr(h);
+          jobs.push_back({&xv, &w[size_t(h)], &yv});
+        }
+        be.matmul_batch(jobs);
+      };
+      if (one) {
+        run_heads(L.k_b, [&](int64_t h) { return qs + h * qk; },
+                  [&](int64_t h) { return qa.f32() + h * crow; }, nope, r);
+      }
       for (int64_t h = 0; h < H; ++h) {
-        if (one) {
-          qn.data = qs + h * qk;
-          ql.data = qa.f32() + h * crow;
-        } else {
+        if (!one) {
           for (int64_t i = 0; i < n; ++i)
             std::memcpy(qn.f32() + i * nope, qs + i * H * qk + h * qk, nope * 4);
+          be.matmul(qn, L.k_b[size_t(h)], ql);  // {n, kv_lora_rank}
         }
-        be.matmul(qn, L.k_b[size_t(h)], ql);  // {n, kv_lora_rank}
         for (int64_t i = 0; i < n; ++i) {
           float* dst = qa.f32() + (i * H + h) * crow;
           if (!one) std::memcpy(dst, ql.f32() + i * r, r * 4);
@@ -331,18 +350,16 @@ void DeepSeekModel::attention(int l, const Tensor& x, const std::vector<SeqInput
       aa.o_stride_tok = H * r;
       aa.o_stride_head = r;
       be.attention(aa);  // {n, H, kv_lora_rank}
-      for (int64_t h = 0; h < H; ++h) {
-        if (one) {
-          oh.data = ol.f32() + h * r;
-          vh.data = os + h * vd;
-        } else {
-          for (int64_t i = 0; i < n; ++i)
-            std::memcpy(oh.f32() + i * r, ol.f32() + (i * H + h) * r, r * 4);
-        }
+      if (one) {
+        run_heads(L.v_b, [&](int64_t h) { return ol.f32() + h * r; },
+                  [&](int64_t h) { return os + h * vd; }, r, vd);
+      }
+      for (int64_t h = 0; h < H && !one; ++h) {
+        for (int64_t i = 0; i < n; ++i)
+          std::memcpy(oh.f32() + i * r, ol.f32() + (i * H + h) * r, r * 4);
         be.matmul(oh, L.v_b[size_t(h)], vh);  // {n, v_head_dim}
-        if (!one)
-          for (int64_t i = 0; i < n; ++i)
-            std::memcpy(os + i * H * vd + h * vd, vh.f32() + i * vd, vd * 4);
+        for (int64_t i = 0; i < n; ++i)
+          std::memcpy(os + i * H * vd + h * vd, vh.f32() + i * vd, vd * 4);
       }
     }
     t0 += n;

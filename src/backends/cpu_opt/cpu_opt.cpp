@@ -211,6 +211,73 @@ class CpuOptBackend final : public Backend {
     });
   }
 
+  // Single-row jobs whose weights the GEMV kernels read in place run as one parallel region
+  // over all their rows (16 heads x 2 tiny matrices per MLA layer would otherwise be 32
+  // hand-offs per token); anything else goes through matmul one job at a time.
+  void matmul_batch(const std::vector<MatmulJob>& jobs) override {
+    const qdot::Isa is = isa();
+    bool fused = !jobs.empty();
+    for (const MatmulJob& j : jobs) {
+      const DType dt = j.w->dtype;
+      const int64_t k = j.w->cols();
+      DSRT_CHECK(j.x->cols() == k && j.y->rows() == j.x->rows() && j.y->cols() == j.w->rows());
+      const qdot::ActFormat af = qdot::act_format(dt);
+      const bool quant_ok = opt_.quant != QuantKernels::DecodeF32 && af != qdot::ActFormat::None &&
+                            qdot::has_direct(dt, is) && k % qdot::act_block(af) == 0;
+      fused = fused && j.x->rows() == 1 && (quant_ok || dt == DType::F32 || dt == DType::F16 || dt == DType::BF16);
+    }
+    if (!fused) {
+      for (const MatmulJob& j : jobs) matmul(*j.x, *j.w, *j.y);
+      return;
+    }
+    const size_t nj = jobs.size();
+    std::vector<qdot::QuantizedActs> acts(nj);
+    std::vector<int64_t> first(nj + 1, 0);
+    std::vector<Rows> rows;
+    for (size_t i = 0; i < nj; ++i) {
+      const MatmulJob& j = jobs[i];
+      const qdot::ActFormat af = qdot::act_format(j.w->dtype);
+      if (af != qdot::ActFormat::None) {
+        acts[i].resize(af, 1, j.w->cols());
+        qdot::quantize_acts(j.x->f32(), 0, 1, &acts[i]);
+      }
+      first[i + 1] = first[i] + j.w->rows();
+      rows.emplace_back(*j.w);
+    }
+    pool_->parallel_for(first.back(), [&](int64_t b, int64_t e, int) {
+      size_t i = size_t(std::upper_bound(first.begin(), first.end(), b) - first.begin()) - 1;
+      for (int64_t it = b; it < e; ++it) {
+        while (it >= first[i + 1]) ++i;
+        const MatmulJob& j = jobs[i];
+        const int64_t r = it - first[i], k = j.w->cols();
+        const uint8_t* wr = rows[i](r);
+        float v;
+        switch (j.w->dtype) {
+          case DType::F32:
+            v = dot_f32(j.x->f32(), reinterpret_cast<const float*>(wr), k);
+            break;
+#ifdef DSRT_HAVE_AVX2
+          case DType::F16:
+            v = dot_half_f32<true>(reinterpret_cast<const uint16_t*>(wr), j.x->f32(), k);
+            break;
+          case DType::BF16:
+            v = dot_half_f32<false>(reinterpret_cast<const uint16_t*>(wr), j.x->f32(), k);
+            break;
+#endif
+          default:
+            if (qdot::act_format(j.w->dtype) != qdot::ActFormat::None) {
+              v = qdot::dot_direct(j.w->dtype, wr, acts[i], 0, is);
+            } else {  // F16/BF16 without AVX2
+              std::vector<float> buf(static_cast<size_t>(k));
+              weight_row_to_f32(*j.w, r, buf.data());
+              v = dot_f32(j.x->f32(), buf.data(), k);
+            }
+        }
+        j.y->f32()[r] = v;
+      }
+    });
+  }
+
   void matmul_xw(const Tensor& x, const Tensor& w, Tensor& y) override {
     const int64_t n = x.rows(), k = x.cols(), m = w.cols();
     DSRT_CHECK(w.rows() == k && y.rows() == n && y.cols() == m);
