@@ -25,6 +25,7 @@ void micro(const float* x, int64_t ldx, const float* panel, int64_t kc, float* y
   __m256 acc[MR][2];
 #pragma GCC unroll 8
   for (int r = 0; r < MR; ++r) acc[r][0] = acc[r][1] = _mm256_setzero_ps();
+#pragma GCC unroll 4
   for (int64_t c = 0; c < kc; ++c) {
     const __m256 b0 = _mm256_loadu_ps(panel + c * kNr), b1 = _mm256_loadu_ps(panel + c * kNr + 8);
 #pragma GCC unroll 8
