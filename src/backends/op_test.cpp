@@ -270,8 +270,9 @@ void test_matmul(Backend& c, Backend& r, const OpTestOptions& o, Checker& ck, bo
 
 void test_elementwise(Backend& c, Backend& r, const OpTestOptions& o, Checker& ck, Op op) {
   std::mt19937_64 rng(o.seed + int(op));
+  // n = 20 with the largest d crosses cpu/opt's threshold for running on the pool (64 Ki floats).
   for (int64_t d : sizes(o.quick))
-    for (int64_t n : {int64_t(1), int64_t(7)}) {
+    for (int64_t n : {int64_t(1), int64_t(7), int64_t(20)}) {
       Tensor x = random_f32(rng, {n, d}), u = random_f32(rng, {n, d});
       Guarded yc({n, d});
       Tensor yr = Tensor::zeros(DType::F32, {n, d});

@@ -297,13 +297,16 @@ class CpuOptBackend final : public Backend {
   void rms_norm(const Tensor& x, const Tensor& w, float eps, Tensor& y) override {
     const int64_t n = x.rows(), d = x.cols();
     DSRT_CHECK(w.numel() == d && y.rows() == n && y.cols() == d);
-    for (int64_t i = 0; i < n; ++i) {
-      const float* xi = x.f32() + i * d;
-      const float ss = dot_f32(xi, xi, d);
-      const float r = 1.0f / std::sqrt(ss / float(d) + eps);
-      float* yi = y.f32() + i * d;
-      for (int64_t c = 0; c < d; ++c) yi[c] = xi[c] * r * w.f32()[c];
-    }
+    auto rows = [&](int64_t i0, int64_t i1, int) {
+      for (int64_t i = i0; i < i1; ++i) {
+        const float* xi = x.f32() + i * d;
+        const float ss = dot_f32(xi, xi, d);
+        const float r = 1.0f / std::sqrt(ss / float(d) + eps);
+        float* yi = y.f32() + i * d;
+        for (int64_t c = 0; c < d; ++c) yi[c] = xi[c] * r * w.f32()[c];
+      }
+    };
+    elementwise(n * d, n, rows);
   }
 
   void rope(const RopeArgs&) override { DSRT_CHECK(false); }
@@ -315,7 +318,10 @@ class CpuOptBackend final : public Backend {
     const float* gp = g.f32();
     const float* up = u.f32();
     float* yp = y.f32();
-    vmath::silu_mul(gp, up, yp, n);
+    elementwise(n, n / 4096 + 1, [&](int64_t b, int64_t e, int) {
+      const int64_t lo = b * 4096, hi = std::min(n, e * 4096);
+      vmath::silu_mul(gp + lo, up + lo, yp + lo, hi - lo);
+    });
   }
 
   void add(const Tensor& x, Tensor& y) override {
@@ -323,7 +329,9 @@ class CpuOptBackend final : public Backend {
     DSRT_CHECK(y.numel() == n);
     const float* xp = x.f32();
     float* yp = y.f32();
-    for (int64_t i = 0; i < n; ++i) yp[i] += xp[i];
+    elementwise(n, n / 4096 + 1, [&](int64_t b, int64_t e, int) {
+      for (int64_t i = b * 4096; i < std::min(n, e * 4096); ++i) yp[i] += xp[i];
+    });
   }
 
   void embedding(const Tensor&, const int32_t*, int64_t, Tensor&) override { DSRT_CHECK(false); }
@@ -400,6 +408,17 @@ class CpuOptBackend final : public Backend {
   }
 
  private:
+  // Element-wise work of `total` floats split in `parts` items: on the pool when it is large
+  // enough to pay for a hand-off (a prefill), inline for a decode step's few thousand.
+  template <class Fn>
+  void elementwise(int64_t total, int64_t parts, const Fn& fn) {
+    if (total >= (int64_t(1) << 16) && parts > 1) {
+      pool_->parallel_for(parts, fn);
+    } else {
+      fn(0, parts, 0);
+    }
+  }
+
   // Prefill attention as two GEMMs per (head, block of query tokens): S = Q Kᵀ over the keys
   // the block can see, a masked softmax of each row in place, then O = P V (V's columns are
   // the GEMM's weight rows). Work items are (head, query block), spread over the pool; keys
