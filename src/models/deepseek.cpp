@@ -171,8 +171,7 @@ class DeepSeekModel final : public Model {
   void mlp(const MlpWeights& w, const Tensor& x, Tensor& y) {
     const int64_t n = x.rows(), f = w.gate.rows();
     Tensor g = Tensor::zeros(DType::F32, {n, f}), u = Tensor::zeros(DType::F32, {n, f});
-    backend_->matmul(x, w.gate, g);  // {n, ffn}
-    backend_->matmul(x, w.up, u);    // {n, ffn}
+    backend_->matmul_batch({{&x, &w.gate, &g}, {&x, &w.up, &u}});  // {n, ffn} each
     backend_->silu_mul(g, u, g);
     backend_->matmul(g, w.down, y);  // {n, hidden}
   }
@@ -200,17 +199,17 @@ void DeepSeekModel::attention(int l, const Tensor& x, const std::vector<SeqInput
   const int64_t nope = c.qk_nope_head_dim, rope = c.qk_rope_head_dim, qk = nope + rope;
   const int64_t vd = c.v_head_dim, kvb_row = nope + vd, crow = r + rope;
 
+  // The products of x go to the backend together (one parallel region in decode).
   Tensor q = Tensor::zeros(DType::F32, {N, H * qk});
+  Tensor kva = Tensor::zeros(DType::F32, {N, crow});  // [c_KV | k_pe]
   if (c.q_lora_rank > 0) {
     Tensor qa = Tensor::zeros(DType::F32, {N, c.q_lora_rank});
-    be.matmul(x, L.q_a, qa);               // {N, q_lora_rank}
+    be.matmul_batch({{&x, &L.q_a, &qa}, {&x, &L.kv_a, &kva}});  // {N, q_lora_rank}, {N, crow}
     be.rms_norm(qa, L.q_a_norm, c.rms_norm_eps, qa);
     be.matmul(qa, L.q_b, q);               // {N, H * (nope + rope)}
   } else {
-    be.matmul(x, L.q_b, q);                // {N, H * (nope + rope)}
+    be.matmul_batch({{&x, &L.q_b, &q}, {&x, &L.kv_a, &kva}});  // {N, H * qk}, {N, crow}
   }
-  Tensor kva = Tensor::zeros(DType::F32, {N, crow});
-  be.matmul(x, L.kv_a, kva);               // {N, kv_lora_rank + rope}: [c_KV | k_pe]
   Tensor lat = Tensor::zeros(DType::F32, {N, r});
   for (int64_t i = 0; i < N; ++i) std::memcpy(lat.f32() + i * r, kva.f32() + i * crow, r * 4);
   be.rms_norm(lat, L.kv_a_norm, c.rms_norm_eps, lat);  // {N, kv_lora_rank}

@@ -115,9 +115,8 @@ Result<Tensor> DenseModel::forward(const std::vector<SeqInput>& batch) {
   for (int l = 0; l < c.num_hidden_layers; ++l) {
     const DenseLayer& L = layers_[l];
     be.rms_norm(h, L.attn_norm, c.rms_norm_eps, xn);
-    be.matmul(xn, L.wq, q);  // {N, H * head_dim}
-    be.matmul(xn, L.wk, k);  // {N, KV * head_dim}
-    be.matmul(xn, L.wv, v);  // {N, KV * head_dim}
+    // q, k, v {N, H * head_dim}, {N, KV * head_dim} x 2: one parallel region in decode
+    be.matmul_batch({{&xn, &L.wq, &q}, {&xn, &L.wk, &k}, {&xn, &L.wv, &v}});
     add_bias(L.bq, q);
     add_bias(L.bk, k);
     add_bias(L.bv, v);
@@ -167,8 +166,7 @@ Result<Tensor> DenseModel::forward(const std::vector<SeqInput>& batch) {
     be.matmul(o, L.wo, t);  // {N, hidden}
     be.add(t, h);
     be.rms_norm(h, L.ffn_norm, c.rms_norm_eps, xn);
-    be.matmul(xn, L.gate, g);  // {N, ffn}
-    be.matmul(xn, L.up, u);    // {N, ffn}
+    be.matmul_batch({{&xn, &L.gate, &g}, {&xn, &L.up, &u}});  // {N, ffn} each
     be.silu_mul(g, u, g);
     be.matmul(g, L.down, t);   // {N, hidden}
     be.add(t, h);
