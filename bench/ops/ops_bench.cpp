@@ -189,7 +189,7 @@ void BM_AttentionMla(benchmark::State& st) {
   st.counters["cache_GB/s"] = benchmark::Counter(double(cache.nbytes()) * st.iterations() / 1e9,
                                                  benchmark::Counter::kIsRate);
 }
-BENCHMARK(BM_AttentionMla)->ArgNames({"ref", "n_kv"})->Args({1, 1024})->Args({0, 1024})->Args({0, 4096})->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_AttentionMla)->ArgNames({"ref", "n_kv"})->Args({1, 1024})->Args({0, 256})->Args({0, 1024})->Args({0, 2048})->Args({0, 4096})->Unit(benchmark::kMillisecond);
 
 }  // namespace
 }  // namespace dsrt

@@ -355,7 +355,10 @@ void test_attention(Backend& c, Backend& r, const OpTestOptions& o, Checker& ck)
                                {5, 63, 6, 3, 65, 63},
                                // n_tok >= 16 takes the blocked (GEMM) path: several query
                                // blocks with a cached past, GQA, and MLA-absorbed-like dims.
-                               {100, 130, 4, 2, 64, 64}, {17, 17, 3, 1, 576, 512}};
+                               {100, 130, 4, 2, 64, 64}, {17, 17, 3, 1, 576, 512},
+                               // one KV head, >= 8 query heads, few tokens: the MQA decode
+                               // GEMMs (MLA absorbed decode), one and two tokens
+                               {1, 300, 16, 1, 576, 512}, {2, 41, 8, 1, 72, 40}};
   if (!o.quick) shapes.push_back({4, 4097, 2, 1, 64, 64});
   for (const Shape& s : shapes) {
     Tensor q = random_f32(rng, {s.n_tok, s.n_head, s.d_k});

@@ -339,6 +339,7 @@ class CpuOptBackend final : public Backend {
   void attention(const AttentionArgs& a) override {
     DSRT_CHECK(a.n_head % a.n_head_kv == 0);
     if (a.n_tok >= kGemmMinRows) return attention_blocked(a);
+    if (a.n_head_kv == 1 && a.n_head >= 8) return attention_mqa_decode(a);
     const int64_t group = a.n_head / a.n_head_kv;
     // One work item per (token, head); each keeps its own score buffer.
     pool_->parallel_for(a.n_tok * a.n_head, [&](int64_t b, int64_t e, int) {
@@ -408,6 +409,41 @@ class CpuOptBackend final : public Backend {
   }
 
  private:
+  // Decode with one KV head shared by many query heads (MLA's absorbed form: 16+ heads over
+  // the latent cache): per token, S = Q Kᵀ for all heads at once and O = P V as GEMMs split
+  // over the keys / value columns, so each cache row is read once per token, not once per
+  // head as in the per-(token, head) loop.
+  void attention_mqa_decode(const AttentionArgs& a) {
+    const int64_t H = a.n_head;
+    std::vector<float> s;
+    for (int64_t t = 0; t < a.n_tok; ++t) {
+      const int64_t nv = std::min<int64_t>(a.q_pos[t] + 1, a.n_kv);
+      float* out = a.out + t * a.o_stride_tok;
+      if (nv <= 0) {
+        for (int64_t h = 0; h < H; ++h) std::fill_n(out + h * a.o_stride_head, a.d_v, 0.0f);
+        continue;
+      }
+      s.resize(size_t(H * nv));
+      gemm::gemm_f32(
+          a.q + t * a.q_stride_tok, a.q_stride_head, H, a.d_k, nv,
+          [&](int64_t j, float* row) { std::copy_n(a.k + a.kv_row(j) * a.k_stride_tok, a.d_k, row); },
+          s.data(), nv, *pool_);
+      for (int64_t h = 0; h < H; ++h) {
+        float* sh = s.data() + h * nv;
+        float mx = -INFINITY;
+        for (int64_t j = 0; j < nv; ++j) mx = std::max(mx, sh[j] *= a.scale);
+        const float inv = 1.0f / vmath::exp_sub_sum(sh, nv, mx);
+        for (int64_t j = 0; j < nv; ++j) sh[j] *= inv;
+      }
+      gemm::gemm_f32_wt(
+          s.data(), nv, H, nv, a.d_v,
+          [&](int64_t j, int64_t c0, int nc, float* row) {
+            std::copy_n(a.v + a.kv_row(j) * a.v_stride_tok + c0, nc, row);
+          },
+          out, a.o_stride_head, *pool_);
+    }
+  }
+
   // Element-wise work of `total` floats split in `parts` items: on the pool when it is large
   // enough to pay for a hand-off (a prefill), inline for a decode step's few thousand.
   template <class Fn>

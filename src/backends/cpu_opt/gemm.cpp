@@ -160,17 +160,32 @@ void gemm_f32_serial(const float* x, int64_t ldx, int64_t n, int64_t k, int64_t 
   gemm_panels(x, ldx, n, k, m, RowPacker{decode, k, {}}, y, ldy, 0, (m + kNr - 1) / kNr, packed);
 }
 
-void gemm_f32_serial_wt(const float* x, int64_t ldx, int64_t n, int64_t k, int64_t m,
-                        const ColumnDecoder& wt_row, float* y, int64_t ldy) {
-  std::vector<float> packed;
-  auto pack = [&](int64_t j0, int nc, float* pk) {
+namespace {
+struct ColumnPacker {
+  const ColumnDecoder& wt_row;
+  int64_t k;
+  void operator()(int64_t j0, int nc, float* pk) const {
     for (int64_t c = 0; c < k; ++c) {
       float* dst = pk + c * kNr;
       wt_row(c, j0, nc, dst);
       for (int r = nc; r < kNr; ++r) dst[r] = 0.0f;
     }
-  };
-  gemm_panels(x, ldx, n, k, m, pack, y, ldy, 0, (m + kNr - 1) / kNr, packed);
+  }
+};
+}  // namespace
+
+void gemm_f32_serial_wt(const float* x, int64_t ldx, int64_t n, int64_t k, int64_t m,
+                        const ColumnDecoder& wt_row, float* y, int64_t ldy) {
+  std::vector<float> packed;
+  gemm_panels(x, ldx, n, k, m, ColumnPacker{wt_row, k}, y, ldy, 0, (m + kNr - 1) / kNr, packed);
+}
+
+void gemm_f32_wt(const float* x, int64_t ldx, int64_t n, int64_t k, int64_t m,
+                 const ColumnDecoder& wt_row, float* y, int64_t ldy, ThreadPool& pool) {
+  pool.parallel_for((m + kNr - 1) / kNr, [&](int64_t p0, int64_t p1, int) {
+    std::vector<float> packed;
+    gemm_panels(x, ldx, n, k, m, ColumnPacker{wt_row, k}, y, ldy, p0, p1, packed);
+  });
 }
 
 namespace {

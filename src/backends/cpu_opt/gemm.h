@@ -43,6 +43,9 @@ void gemm_f32_serial(const float* x, int64_t ldx, int64_t n, int64_t k, int64_t 
 using ColumnDecoder = std::function<void(int64_t c, int64_t j0, int nc, float* out)>;
 void gemm_f32_serial_wt(const float* x, int64_t ldx, int64_t n, int64_t k, int64_t m,
                         const ColumnDecoder& wt_row, float* y, int64_t ldy);
+// gemm_f32_serial_wt with the panels split over the pool's threads.
+void gemm_f32_wt(const float* x, int64_t ldx, int64_t n, int64_t k, int64_t m,
+                 const ColumnDecoder& wt_row, float* y, int64_t ldy, ThreadPool& pool);
 
 // Small batches (a handful to a few dozen rows of x, e.g. a 16-stream decode step) where
 // packing panels would cost as much as the products: a dot-product-style kernel that holds a
