@@ -62,19 +62,7 @@ json read_json(const std::string& path) {
   return json::parse(in);
 }
 
-std::string run(const std::string& cmd, int* rc) {
-  std::string out;
-  FILE* p = popen(cmd.c_str(), "r");
-  if (!p) {
-    *rc = -1;
-    return out;
-  }
-  char buf[65536];
-  size_t n;
-  while ((n = fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
-  *rc = pclose(p);
-  return out;
-}
+std::string run(const std::string& cmd, int* rc) { return test::run_command(cmd, rc); }
 
 // "cpu" quantizes activations to 8 bits inside quantized matmuls, as llama.cpp does;
 // "cpu-decode" decodes weights to float and keeps float activations, the exact path the

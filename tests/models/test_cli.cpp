@@ -14,14 +14,8 @@ namespace {
 
 using nlohmann::json;
 
-std::string run(const std::string& cmd, int* rc) {
-  std::string out;
-  FILE* p = popen((cmd + " 2>&1").c_str(), "r");
-  char buf[65536];
-  size_t n;
-  while ((n = fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
-  *rc = pclose(p);
-  return out;
+std::string run(const std::string& cmd, int* rc) {  // stdout and stderr together
+  return test::run_command(cmd + " 2>&1", rc);
 }
 
 const std::string kCkpt = test::vendored_dir() + "/oracle/v3-tiny-fp8";

@@ -20,19 +20,7 @@ namespace fs = std::filesystem;
 
 const char* kPython = "/usr/bin/python3";
 
-std::string run(const std::string& cmd, int* rc) {
-  std::string out;
-  FILE* p = popen(cmd.c_str(), "r");
-  if (!p) {
-    *rc = -1;
-    return out;
-  }
-  char buf[65536];
-  size_t n;
-  while ((n = fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
-  *rc = pclose(p);
-  return out;
-}
+std::string run(const std::string& cmd, int* rc) { return test::run_command(cmd, rc); }
 
 bool have_numpy() {
   int rc;

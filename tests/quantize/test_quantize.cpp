@@ -28,14 +28,8 @@ namespace {
 namespace fs = std::filesystem;
 using nlohmann::json;
 
-std::string run(const std::string& cmd, int* rc) {
-  std::string out;
-  FILE* p = popen((cmd + " 2>&1").c_str(), "r");
-  char buf[65536];
-  size_t n;
-  while ((n = fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
-  *rc = pclose(p);
-  return out;
+std::string run(const std::string& cmd, int* rc) {  // stdout and stderr together
+  return test::run_command(cmd + " 2>&1", rc);
 }
 
 const std::string kFp8 = test::vendored_dir() + "/oracle/v3-tiny-fp8";
@@ -108,13 +102,7 @@ std::vector<double> row_diffs(const std::vector<float>& a, const std::vector<flo
 
 // Output of a command's stdout only (stderr discarded).
 std::string run_stdout(const std::string& cmd, int* rc) {
-  std::string out;
-  FILE* p = popen((cmd + " 2>/dev/null").c_str(), "r");
-  char buf[65536];
-  size_t n;
-  while ((n = fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
-  *rc = pclose(p);
-  return out;
+  return test::run_command(cmd + " 2>/dev/null", rc);
 }
 
 std::map<std::string, std::string> types_of(const std::string& path) {

@@ -168,10 +168,10 @@ class CpuOptBackend final : public Backend {
           thread_local qdot::UnpackedRow scratch;
           qdot::dequantize_row(w.dtype, wr(r), k, &scratch, out);
         };
-        gemm::gemm_f32(x.f32(), k, n, k, m, dec, y.f32(), m, *pool_);
+        gemm::gemm_f32(x.f32(), k, n, k, m, dec, y.f32(), m, pool_.get());
       } else {
         gemm::gemm_f32(x.f32(), k, n, k, m, [&](int64_t r, float* out) { decode_row(w, r, out); },
-                       y.f32(), m, *pool_);
+                       y.f32(), m, pool_.get());
       }
       return;
     }
@@ -224,7 +224,12 @@ class CpuOptBackend final : public Backend {
       const qdot::ActFormat af = qdot::act_format(dt);
       const bool quant_ok = opt_.quant != QuantKernels::DecodeF32 && af != qdot::ActFormat::None &&
                             qdot::has_direct(dt, is) && k % qdot::act_block(af) == 0;
-      fused = fused && j.x->rows() == 1 && (quant_ok || dt == DType::F32 || dt == DType::F16 || dt == DType::BF16);
+#ifdef DSRT_HAVE_AVX2
+      const bool float_ok = dt == DType::F32 || dt == DType::F16 || dt == DType::BF16;
+#else
+      const bool float_ok = dt == DType::F32;
+#endif
+      fused = fused && j.x->rows() == 1 && (quant_ok || float_ok);
     }
     if (!fused) {
       for (const MatmulJob& j : jobs) matmul(*j.x, *j.w, *j.y);
@@ -264,14 +269,8 @@ class CpuOptBackend final : public Backend {
             v = dot_half_f32<false>(reinterpret_cast<const uint16_t*>(wr), j.x->f32(), k);
             break;
 #endif
-          default:
-            if (qdot::act_format(j.w->dtype) != qdot::ActFormat::None) {
-              v = qdot::dot_direct(j.w->dtype, wr, acts[i], 0, is);
-            } else {  // F16/BF16 without AVX2
-              std::vector<float> buf(static_cast<size_t>(k));
-              weight_row_to_f32(*j.w, r, buf.data());
-              v = dot_f32(j.x->f32(), buf.data(), k);
-            }
+          default:  // block-quantized (checked above)
+            v = qdot::dot_direct(j.w->dtype, wr, acts[i], 0, is);
         }
         j.y->f32()[r] = v;
       }
@@ -409,6 +408,17 @@ class CpuOptBackend final : public Backend {
   }
 
  private:
+  // Row s[0, width) of attention scores to probabilities in place: the first nv entries
+  // (the keys this query sees) scaled, softmaxed; the rest (masked) set to 0.
+  static void softmax_row(float* s, int64_t nv, int64_t width, float scale) {
+    nv = std::max<int64_t>(nv, 0);
+    float mx = -INFINITY;
+    for (int64_t j = 0; j < nv; ++j) mx = std::max(mx, s[j] *= scale);
+    const float inv = nv > 0 ? 1.0f / vmath::exp_sub_sum(s, nv, mx) : 0.0f;
+    for (int64_t j = 0; j < nv; ++j) s[j] *= inv;
+    std::fill(s + nv, s + width, 0.0f);
+  }
+
   // Decode with one KV head shared by many query heads (MLA's absorbed form: 16+ heads over
   // the latent cache): per token, S = Q Kᵀ for all heads at once and O = P V as GEMMs split
   // over the keys / value columns, so each cache row is read once per token, not once per
@@ -427,20 +437,14 @@ class CpuOptBackend final : public Backend {
       gemm::gemm_f32(
           a.q + t * a.q_stride_tok, a.q_stride_head, H, a.d_k, nv,
           [&](int64_t j, float* row) { std::copy_n(a.k + a.kv_row(j) * a.k_stride_tok, a.d_k, row); },
-          s.data(), nv, *pool_);
-      for (int64_t h = 0; h < H; ++h) {
-        float* sh = s.data() + h * nv;
-        float mx = -INFINITY;
-        for (int64_t j = 0; j < nv; ++j) mx = std::max(mx, sh[j] *= a.scale);
-        const float inv = 1.0f / vmath::exp_sub_sum(sh, nv, mx);
-        for (int64_t j = 0; j < nv; ++j) sh[j] *= inv;
-      }
+          s.data(), nv, pool_.get());
+      for (int64_t h = 0; h < H; ++h) softmax_row(s.data() + h * nv, nv, nv, a.scale);
       gemm::gemm_f32_wt(
           s.data(), nv, H, nv, a.d_v,
           [&](int64_t j, int64_t c0, int nc, float* row) {
             std::copy_n(a.v + a.kv_row(j) * a.v_stride_tok + c0, nc, row);
           },
-          out, a.o_stride_head, *pool_);
+          out, a.o_stride_head, pool_.get());
     }
   }
 
@@ -477,27 +481,19 @@ class CpuOptBackend final : public Backend {
         }
         s.resize(size_t(tb * nvis));
         const float* kb = a.k + hk * a.k_stride_head;
-        gemm::gemm_f32_serial(
+        gemm::gemm_f32(
             a.q + t0 * a.q_stride_tok + h * a.q_stride_head, a.q_stride_tok, tb, a.d_k, nvis,
             [&](int64_t j, float* out) { std::copy_n(kb + a.kv_row(j) * a.k_stride_tok, a.d_k, out); },
-            s.data(), nvis);
-        for (int64_t i = 0; i < tb; ++i) {
-          float* si = s.data() + i * nvis;
-          const int64_t nv = std::min<int64_t>(a.q_pos[t0 + i] + 1, a.n_kv);
-          float mx = -INFINITY;
-          for (int64_t j = 0; j < nv; ++j) mx = std::max(mx, si[j] *= a.scale);
-          const float sum = vmath::exp_sub_sum(si, nv, mx);
-          const float inv = nv > 0 ? 1.0f / sum : 0.0f;
-          for (int64_t j = 0; j < nv; ++j) si[j] *= inv;
-          std::fill(si + std::max<int64_t>(nv, 0), si + nvis, 0.0f);
-        }
+            s.data(), nvis, nullptr);
+        for (int64_t i = 0; i < tb; ++i)
+          softmax_row(s.data() + i * nvis, std::min<int64_t>(a.q_pos[t0 + i] + 1, a.n_kv), nvis, a.scale);
         const float* vb = a.v + hk * a.v_stride_head;
-        gemm::gemm_f32_serial_wt(
+        gemm::gemm_f32_wt(
             s.data(), nvis, tb, nvis, a.d_v,
             [&](int64_t j, int64_t c0, int nc, float* out) {
               std::copy_n(vb + a.kv_row(j) * a.v_stride_tok + c0, nc, out);
             },
-            a.out + t0 * a.o_stride_tok + h * a.o_stride_head, a.o_stride_tok);
+            a.out + t0 * a.o_stride_tok + h * a.o_stride_head, a.o_stride_tok, nullptr);
       }
     });
   }

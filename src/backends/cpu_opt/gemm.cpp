@@ -143,24 +143,6 @@ struct RowPacker {
   }
 };
 
-}  // namespace
-
-void gemm_f32(const float* x, int64_t ldx, int64_t n, int64_t k, int64_t m,
-              const RowDecoder& decode, float* y, int64_t ldy, ThreadPool& pool) {
-  const int64_t n_panels = (m + kNr - 1) / kNr;
-  pool.parallel_for(n_panels, [&](int64_t p0, int64_t p1, int) {
-    std::vector<float> packed;
-    gemm_panels(x, ldx, n, k, m, RowPacker{decode, k, {}}, y, ldy, p0, p1, packed);
-  });
-}
-
-void gemm_f32_serial(const float* x, int64_t ldx, int64_t n, int64_t k, int64_t m,
-                     const RowDecoder& decode, float* y, int64_t ldy) {
-  std::vector<float> packed;
-  gemm_panels(x, ldx, n, k, m, RowPacker{decode, k, {}}, y, ldy, 0, (m + kNr - 1) / kNr, packed);
-}
-
-namespace {
 struct ColumnPacker {
   const ColumnDecoder& wt_row;
   int64_t k;
@@ -172,20 +154,33 @@ struct ColumnPacker {
     }
   }
 };
+
+// All panels of y = x · Wᵀ, over the pool or (pool = nullptr) on the calling thread.
+template <class Pack>
+void gemm_all(const float* x, int64_t ldx, int64_t n, int64_t k, int64_t m, const Pack& pack,
+              float* y, int64_t ldy, ThreadPool* pool) {
+  const int64_t n_panels = (m + kNr - 1) / kNr;
+  auto run = [&](int64_t p0, int64_t p1, int) {
+    const Pack local = pack;  // a packer may hold scratch: one copy per chunk
+    std::vector<float> packed;
+    gemm_panels(x, ldx, n, k, m, local, y, ldy, p0, p1, packed);
+  };
+  if (pool) {
+    pool->parallel_for(n_panels, run);
+  } else {
+    run(0, n_panels, 0);
+  }
+}
 }  // namespace
 
-void gemm_f32_serial_wt(const float* x, int64_t ldx, int64_t n, int64_t k, int64_t m,
-                        const ColumnDecoder& wt_row, float* y, int64_t ldy) {
-  std::vector<float> packed;
-  gemm_panels(x, ldx, n, k, m, ColumnPacker{wt_row, k}, y, ldy, 0, (m + kNr - 1) / kNr, packed);
+void gemm_f32(const float* x, int64_t ldx, int64_t n, int64_t k, int64_t m,
+              const RowDecoder& decode, float* y, int64_t ldy, ThreadPool* pool) {
+  gemm_all(x, ldx, n, k, m, RowPacker{decode, k, {}}, y, ldy, pool);
 }
 
 void gemm_f32_wt(const float* x, int64_t ldx, int64_t n, int64_t k, int64_t m,
-                 const ColumnDecoder& wt_row, float* y, int64_t ldy, ThreadPool& pool) {
-  pool.parallel_for((m + kNr - 1) / kNr, [&](int64_t p0, int64_t p1, int) {
-    std::vector<float> packed;
-    gemm_panels(x, ldx, n, k, m, ColumnPacker{wt_row, k}, y, ldy, p0, p1, packed);
-  });
+                 const ColumnDecoder& wt_row, float* y, int64_t ldy, ThreadPool* pool) {
+  gemm_all(x, ldx, n, k, m, ColumnPacker{wt_row, k}, y, ldy, pool);
 }
 
 namespace {

@@ -28,24 +28,18 @@ constexpr int64_t kKc = 256;  // columns per packed k-slice
 using RowDecoder = std::function<void(int64_t row, float* out)>;
 
 // y[n, m] (row stride ldy) = x[n, k] (row stride ldx) · Wᵀ, W = m decoded rows of k. The
-// panels are split over the pool's threads.
+// panels are split over the pool's threads; pool = nullptr runs them on the calling thread,
+// for callers that parallelize at a coarser grain (the prefill attention runs one GEMM per
+// head and query block).
 void gemm_f32(const float* x, int64_t ldx, int64_t n, int64_t k, int64_t m,
-              const RowDecoder& decode, float* y, int64_t ldy, ThreadPool& pool);
-
-// The same on the calling thread only, for callers that parallelize at a coarser grain (the
-// attention runs one of these per head and query block).
-void gemm_f32_serial(const float* x, int64_t ldx, int64_t n, int64_t k, int64_t m,
-                     const RowDecoder& decode, float* y, int64_t ldy);
+              const RowDecoder& decode, float* y, int64_t ldy, ThreadPool* pool);
 
 // The same with W given by columns: wt_row(c, j0, nc, out) writes W[j0 .. j0 + nc, c] (nc
 // floats, i.e. a row of Wᵀ) to out. For O = P · V the columns of W = Vᵀ are V's rows, so the
 // panel is packed by plain copies instead of a gather (the attention's second GEMM).
 using ColumnDecoder = std::function<void(int64_t c, int64_t j0, int nc, float* out)>;
-void gemm_f32_serial_wt(const float* x, int64_t ldx, int64_t n, int64_t k, int64_t m,
-                        const ColumnDecoder& wt_row, float* y, int64_t ldy);
-// gemm_f32_serial_wt with the panels split over the pool's threads.
 void gemm_f32_wt(const float* x, int64_t ldx, int64_t n, int64_t k, int64_t m,
-                 const ColumnDecoder& wt_row, float* y, int64_t ldy, ThreadPool& pool);
+                 const ColumnDecoder& wt_row, float* y, int64_t ldy, ThreadPool* pool);
 
 // Small batches (a handful to a few dozen rows of x, e.g. a 16-stream decode step) where
 // packing panels would cost as much as the products: a dot-product-style kernel that holds a
