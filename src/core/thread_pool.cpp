@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdio>
 #include <cstdlib>
 
 #if defined(__x86_64__) || defined(__i386__)
@@ -24,6 +25,11 @@ int spin_from_env() {
     char* end = nullptr;
     const long v = std::strtol(s, &end, 10);
     if (end != s && *end == '\0' && v >= 0 && v <= 1000000) return int(v);
+    static std::atomic<bool> warned{false};  // one line per process, not one per pool
+    if (!warned.exchange(true)) {
+      std::fprintf(stderr, "dsrt: ignoring DSRT_SPIN_US='%s' (expected microseconds, 0 - 1000000); using %d\n",
+                   s, kDefaultSpinUs);
+    }
   }
   return kDefaultSpinUs;
 }
