@@ -326,72 +326,99 @@ inline __m256i dot32_u8s8(__m256i u, __m256i x) {
   return _mm256_madd_epi16(_mm256_maddubs_epi16(u, x), _mm256_set1_epi16(1));
 }
 
-float dot_q8_0_avx2(const uint8_t* row, const int8_t* xq, const float* xd, int64_t nb) {
-  __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
-  int64_t b = 0;
-  // Signed x signed via the sign trick: |w| * (x * sign(w)) = w * x, |w| <= 128 unsigned.
-  auto block = [&](int64_t bi, __m256 acc) {
-    const uint8_t* blk = row + bi * 34;
-    const __m256i w = loadu256(blk + 2);
-    const __m256i x = loadu256(xq + bi * kQK);
-    const __m256i p = dot32_u8s8(_mm256_sign_epi8(w, w), _mm256_sign_epi8(x, w));
-    return _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), _mm256_set1_ps(load_half(blk) * xd[bi]), acc);
-  };
-  for (; b + 2 <= nb; b += 2) {
-    acc0 = block(b, acc0);
-    acc1 = block(b + 1, acc1);
-  }
-  if (b < nb) acc0 = block(b, acc0);
-  return hsum(_mm256_add_ps(acc0, acc1));
+inline uint32_t load_u16(const uint8_t* p) {
+  uint16_t v;
+  std::memcpy(&v, p, 2);
+  return v;
+}
+// The f16 fields of 8 consecutive blocks (kBytes apart) as 8 floats: lane inserts and one
+// vcvtph2ps instead of a scalar convert per block.
+template <int kBytes>
+inline __m256 halves8(const uint8_t* p) {
+  __m128i h = _mm_cvtsi32_si128(int(load_u16(p)));
+  h = _mm_insert_epi16(h, int(load_u16(p + 1 * kBytes)), 1);
+  h = _mm_insert_epi16(h, int(load_u16(p + 2 * kBytes)), 2);
+  h = _mm_insert_epi16(h, int(load_u16(p + 3 * kBytes)), 3);
+  h = _mm_insert_epi16(h, int(load_u16(p + 4 * kBytes)), 4);
+  h = _mm_insert_epi16(h, int(load_u16(p + 5 * kBytes)), 5);
+  h = _mm_insert_epi16(h, int(load_u16(p + 6 * kBytes)), 6);
+  h = _mm_insert_epi16(h, int(load_u16(p + 7 * kBytes)), 7);
+  return _mm256_cvtph_ps(h);
 }
 
-// Q4_0/Q4_1/Q5_0/Q5_1 read in place (GEMV, where an unpacked row would serve one token): the
-// nibbles are split in registers and Q5's 32 high bits spread to bytes by a shuffle + bit
-// test, then the same integer dot as the unpacked path.
+// The 32-block types read in place (GEMV). Per block one integer dot and one FMA whose scale
+// d_w * d_x is broadcast from a buffer that is filled 8 blocks at a time (8 f16 scales
+// converted together), so no block does scalar convert / multiply / broadcast work:
+//  - Q8_0: maddubs(|x|, sign(w, x)) = w * x pairwise (|.| <= 2 * 127 * 128, no saturation).
+//  - Q4_x/Q5_x: maddubs(u, x) with the unsigned quants u (<= 2 * 31 * 127); the offset of
+//    Q4_0/Q5_0 (w = d (u - 8 | 16)) and the min of Q4_1/Q5_1 (w = d u + m) are per-block
+//    terms d_w * (d_x sum q_x) and m * (d_x sum q_x), accumulated 8 blocks per FMA.
+// Q5's 32 high bits spread to bytes by a shuffle, an OR with all-but-one-bit masks and a
+// compare against all ones (0xff where the bit is set).
 template <DType T>
 float dot_legacy_direct_avx2(const uint8_t* row, const int8_t* xq, const float* xd,
                              const float* xdsum, int64_t nb) {
+  constexpr bool kQ8 = T == DType::Q8_0;
   constexpr bool kHasMin = T == DType::Q4_1 || T == DType::Q5_1;
   constexpr bool kFive = T == DType::Q5_0 || T == DType::Q5_1;
-  constexpr int kQh = kHasMin ? 4 : 2, kQs = kQh + (kFive ? 4 : 0), kBytes = kQs + 16;
-  constexpr float kOffset = T == DType::Q4_0 ? -8.0f : -16.0f;
+  constexpr int kQh = kHasMin ? 4 : 2;
+  constexpr int kQs = kQ8 ? 2 : kQh + (kFive ? 4 : 0);
+  constexpr int kBytes = kQ8 ? 34 : kQs + 16;
+  constexpr float kOff = T == DType::Q4_0 ? 8.0f : T == DType::Q5_0 ? 16.0f : 0.0f;
+  const __m256i ones16 = _mm256_set1_epi16(1);
   const __m256i low4 = _mm256_set1_epi8(0xf);
   const __m256i spread = _mm256_setr_epi64x(0, 0x0101010101010101, 0x0202020202020202,
                                             0x0303030303030303);
-  const __m256i bit = _mm256_set1_epi64x(int64_t(0x8040201008040201));
-  __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
-  float off0 = 0, off1 = 0;
-  auto block = [&](int64_t b, __m256 acc, float* off) {
-    const uint8_t* blk = row + b * kBytes;
-    const __m128i q = _mm_loadu_si128(reinterpret_cast<const __m128i*>(blk + kQs));
-    __m256i u = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(q, 4), q), low4);
-    if constexpr (kFive) {
-      // Byte j takes qh's byte j / 8 and keeps bit j % 8: 0xff where element j's bit is set.
-      const __m256i h = _mm256_shuffle_epi8(_mm256_set1_epi32(int32_t(load_u32(blk + kQh))), spread);
-      const __m256i set = _mm256_cmpeq_epi8(_mm256_and_si256(h, bit), bit);
-      u = _mm256_or_si256(u, _mm256_and_si256(set, _mm256_set1_epi8(0x10)));
+  const __m256i allbut = _mm256_set1_epi64x(int64_t(0x7fbfdfeff7fbfdfe));
+  const __m256i allones = _mm256_set1_epi64x(-1);
+  const __m256i bit4 = _mm256_set1_epi8(0x10);
+  __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
+  __m256 offv = _mm256_setzero_ps();  // sum over blocks of (d_w or m) * d_x sum q_x
+  float off_tail = 0;
+  alignas(32) float sc[8];
+  auto block = [&](const uint8_t* blk, const int8_t* x, float s, __m256 a) {
+    const __m256i xv = loadu256(x);
+    __m256i p16;
+    if constexpr (kQ8) {
+      p16 = _mm256_maddubs_epi16(_mm256_sign_epi8(xv, xv), _mm256_sign_epi8(loadu256(blk + 2), xv));
+    } else {
+      const __m128i q = _mm_loadu_si128(reinterpret_cast<const __m128i*>(blk + kQs));
+      __m256i u = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(q, 4), q), low4);
+      if constexpr (kFive) {
+        const __m256i h = _mm256_shuffle_epi8(_mm256_set1_epi32(int32_t(load_u32(blk + kQh))), spread);
+        const __m256i set = _mm256_cmpeq_epi8(_mm256_or_si256(h, allbut), allones);
+        u = _mm256_or_si256(u, _mm256_and_si256(set, bit4));
+      }
+      p16 = _mm256_maddubs_epi16(u, xv);
     }
-    const float d = load_half(blk);
-    const __m256i xv = loadu256(xq + b * kQK);
-    if constexpr (!kHasMin) {
-      // Q4_0 / Q5_0: q = u - 8 (- 16) is signed; the sign trick as in Q8_0 keeps the block to
-      // one integer dot with no offset term (and no serial scalar chain).
-      const __m256i q = _mm256_sub_epi8(u, _mm256_set1_epi8(int8_t(-kOffset)));
-      const __m256i p = dot32_u8s8(_mm256_sign_epi8(q, q), _mm256_sign_epi8(xv, q));
-      (void)off;
-      return _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), _mm256_set1_ps(d * xd[b]), acc);
-    }
-    const __m256i p = dot32_u8s8(u, xv);
-    *off += load_half(blk + 2) * xdsum[b];
-    return _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), _mm256_set1_ps(d * xd[b]), acc);
+    return _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_madd_epi16(p16, ones16)), _mm256_set1_ps(s), a);
   };
   int64_t b = 0;
-  for (; b + 2 <= nb; b += 2) {
-    acc0 = block(b, acc0, &off0);
-    acc1 = block(b + 1, acc1, &off1);
+  for (; b + 8 <= nb; b += 8) {
+    const uint8_t* g = row + b * kBytes;
+    const __m256 dw = halves8<kBytes>(g);
+    _mm256_store_ps(sc, _mm256_mul_ps(dw, _mm256_loadu_ps(xd + b)));
+    if constexpr (kHasMin) {
+      offv = _mm256_fmadd_ps(halves8<kBytes>(g + 2), _mm256_loadu_ps(xdsum + b), offv);
+    } else if constexpr (!kQ8) {
+      offv = _mm256_fmadd_ps(dw, _mm256_loadu_ps(xdsum + b), offv);
+    }
+    for (int j = 0; j < 8; ++j) acc[j & 3] = block(g + j * kBytes, xq + (b + j) * kQK, sc[j], acc[j & 3]);
   }
-  if (b < nb) acc0 = block(b, acc0, &off0);
-  return hsum(_mm256_add_ps(acc0, acc1)) + (off0 + off1);
+  for (; b < nb; ++b) {
+    const uint8_t* blk = row + b * kBytes;
+    const float dw = load_half(blk);
+    acc[b & 3] = block(blk, xq + b * kQK, dw * xd[b], acc[b & 3]);
+    if constexpr (kHasMin) {
+      off_tail += load_half(blk + 2) * xdsum[b];
+    } else if constexpr (!kQ8) {
+      off_tail += dw * xdsum[b];
+    }
+  }
+  const float dot = hsum(_mm256_add_ps(_mm256_add_ps(acc[0], acc[1]), _mm256_add_ps(acc[2], acc[3])));
+  if constexpr (kQ8) return dot;
+  const float off = hsum(offv) + off_tail;
+  return kHasMin ? dot + off : dot - kOff * off;
 }
 
 float dot_legacy_avx2(const UnpackedRow& w, const int8_t* xq, const float* xd,
@@ -735,7 +762,7 @@ float dot_direct(DType w, const uint8_t* row, const QuantizedActs& a, int64_t i,
     const float* xs = a.dsum.data() + i * nb;
     switch (w) {
       case DType::Q8_0:
-        return dot_q8_0_avx2(row, xq, xd, nb);
+        return dot_legacy_direct_avx2<DType::Q8_0>(row, xq, xd, xs, nb);
       case DType::Q4_0:
         return dot_legacy_direct_avx2<DType::Q4_0>(row, xq, xd, xs, nb);
       case DType::Q4_1:
