@@ -45,6 +45,9 @@ class FallbackBackend final : public Backend {
     pick(Op::Embedding, t.dtype).embedding(t, ids, n, y);
   }
   void attention(const AttentionArgs& a) override { pick(Op::Attention).attention(a); }
+  void attention_batch(const std::vector<AttentionArgs>& list) override {
+    pick(Op::Attention).attention_batch(list);
+  }
   void moe_route(const Tensor& l, const MoeRouteArgs& a, Tensor& ids, Tensor& w) override {
     pick(Op::MoeRoute).moe_route(l, a, ids, w);
   }

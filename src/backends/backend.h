@@ -118,6 +118,11 @@ class Backend {
   virtual void add(const Tensor& x, Tensor& y) = 0;
   virtual void embedding(const Tensor& table, const int32_t* ids, int64_t n, Tensor& y) = 0;
   virtual void attention(const AttentionArgs& a) = 0;
+  // Independent attention calls, e.g. every sequence of a batched decode step for one layer;
+  // a backend may run them as one parallel region. The default runs them one by one.
+  virtual void attention_batch(const std::vector<AttentionArgs>& list) {
+    for (const AttentionArgs& a : list) attention(a);
+  }
   // logits [n, n_expert] (router output) -> ids [n, top_k] (I32) and weights [n, top_k].
   virtual void moe_route(const Tensor& logits, const MoeRouteArgs& a, Tensor& ids,
                          Tensor& weights) = 0;

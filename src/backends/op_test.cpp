@@ -2,6 +2,7 @@
 
 #include <cmath>
 #include <cstring>
+#include <deque>
 #include <functional>
 #include <random>
 
@@ -358,17 +359,30 @@ void test_attention(Backend& c, Backend& r, const OpTestOptions& o, Checker& ck)
                                {100, 130, 4, 2, 64, 64}, {17, 17, 3, 1, 576, 512},
                                // one KV head, >= 8 query heads, few tokens: the MQA decode
                                // GEMMs (MLA absorbed decode), one and two tokens
-                               {1, 300, 16, 1, 576, 512}, {2, 41, 8, 1, 72, 40}};
+                               {1, 300, 16, 1, 576, 512}, {2, 41, 8, 1, 72, 40},
+                               // GQA decode: keys split over items (several 32..512-key
+                               // ranges, merged), one short range, MHA
+                               {1, 300, 9, 3, 64, 64}, {3, 1100, 12, 4, 128, 128},
+                               {1, 20, 4, 4, 32, 32}};
   if (!o.quick) shapes.push_back({4, 4097, 2, 1, 64, 64});
+  // Every case is kept for the attention_batch check at the end (all shapes in one call).
+  struct Case {
+    Tensor q, k, v, orf;
+    std::vector<int32_t> pos;
+    AttentionArgs a;
+  };
+  std::deque<Case> cases;
   for (const Shape& s : shapes) {
-    Tensor q = random_f32(rng, {s.n_tok, s.n_head, s.d_k});
-    Tensor k = random_f32(rng, {s.n_kv, s.n_head_kv, s.d_k});
-    Tensor v = random_f32(rng, {s.n_kv, s.n_head_kv, s.d_v});
-    std::vector<int32_t> pos(s.n_tok);
+    Case& cs = cases.emplace_back();
+    Tensor& q = cs.q = random_f32(rng, {s.n_tok, s.n_head, s.d_k});
+    Tensor& k = cs.k = random_f32(rng, {s.n_kv, s.n_head_kv, s.d_k});
+    Tensor& v = cs.v = random_f32(rng, {s.n_kv, s.n_head_kv, s.d_v});
+    std::vector<int32_t>& pos = cs.pos;
+    pos.resize(size_t(s.n_tok));
     for (int64_t t = 0; t < s.n_tok; ++t) pos[t] = int32_t(s.n_kv - s.n_tok + t);
     Guarded oc({s.n_tok, s.n_head, s.d_v});
-    Tensor orf = Tensor::zeros(DType::F32, {s.n_tok, s.n_head, s.d_v});
-    AttentionArgs a;
+    Tensor& orf = cs.orf = Tensor::zeros(DType::F32, {s.n_tok, s.n_head, s.d_v});
+    AttentionArgs& a = cs.a;
     a.q = q.f32();
     a.q_stride_tok = s.n_head * s.d_k;
     a.q_stride_head = s.d_k;
@@ -422,6 +436,16 @@ void test_attention(Backend& c, Backend& r, const OpTestOptions& o, Checker& ck)
                " dk=" + std::to_string(s.d_k) + " dv=" + std::to_string(s.d_v),
            nmse(oc.t, orf), kNmseF32, check_outputs(oc, orf));
   }
+  std::vector<AttentionArgs> list;
+  std::deque<Guarded> outs;
+  for (Case& cs : cases) {
+    list.push_back(cs.a);
+    list.back().out = outs.emplace_back(cs.orf.shape).t.f32();
+  }
+  c.attention_batch(list);
+  for (size_t i = 0; i < cases.size(); ++i)
+    ck.add(Op::Attention, "attention_batch call " + std::to_string(i) + " of " + std::to_string(cases.size()),
+           nmse(outs[i].t, cases[i].orf), kNmseF32, check_outputs(outs[i], cases[i].orf));
 }
 
 void test_moe(Backend& c, Backend& r, const OpTestOptions& o, Checker& ck) {

@@ -129,6 +129,7 @@ Result<Tensor> DenseModel::forward(const std::vector<SeqInput>& batch) {
     ra.stride_tok = KV * hd;
     be.rope(ra);
     int64_t t0 = 0;
+    std::vector<AttentionArgs> attn;  // one call per sequence, run together
     for (const SeqInput& s : batch) {
       // A cache row holds K then V of every KV head: [2, KV, head_dim].
       auto* cache = static_cast<KvSeq*>(s.cache);
@@ -160,9 +161,10 @@ Result<Tensor> DenseModel::forward(const std::vector<SeqInput>& batch) {
       aa.d_v = hd;
       aa.q_pos = pos.data() + t0;
       aa.scale = float(1.0 / std::sqrt(double(hd)));
-      be.attention(aa);  // {n, H, head_dim}
+      attn.push_back(aa);
       t0 += n;
     }
+    be.attention_batch(attn);  // {n, H, head_dim} per sequence
     be.matmul(o, L.wo, t);  // {N, hidden}
     be.add(t, h);
     be.rms_norm(h, L.ffn_norm, c.rms_norm_eps, xn);

@@ -44,6 +44,64 @@ inline float dot_f32(const float* a, const float* b, int64_t n) {
   return tail;
 }
 
+// out[j] = q . rows[j] for n rows of d floats: attention scores. With AVX2 eight rows go
+// at a time and their eight accumulators are reduced together by an hadd tree (9 shuffles
+// and adds for eight sums instead of a horizontal sum of each).
+inline void dots_rows(const float* q, const float* const* rows, int64_t n, int64_t d, float* out) {
+  int64_t j = 0;
+#ifdef DSRT_HAVE_AVX2
+  if (d % 8 == 0) {
+    for (; j + 8 <= n; j += 8) {
+      __m256 a[8];
+      for (int r = 0; r < 8; ++r) a[r] = _mm256_setzero_ps();
+      for (int64_t c = 0; c < d; c += 8) {
+        const __m256 qv = _mm256_loadu_ps(q + c);
+        for (int r = 0; r < 8; ++r) a[r] = _mm256_fmadd_ps(qv, _mm256_loadu_ps(rows[j + r] + c), a[r]);
+      }
+      const __m256 u0 = _mm256_hadd_ps(_mm256_hadd_ps(a[0], a[1]), _mm256_hadd_ps(a[2], a[3]));
+      const __m256 u1 = _mm256_hadd_ps(_mm256_hadd_ps(a[4], a[5]), _mm256_hadd_ps(a[6], a[7]));
+      // u0 = [s0..s3 low halves | s0..s3 high halves] (same for u1 with s4..s7)
+      _mm256_storeu_ps(out + j, _mm256_add_ps(_mm256_permute2f128_ps(u0, u1, 0x20),
+                                              _mm256_permute2f128_ps(u0, u1, 0x31)));
+    }
+  }
+#endif
+  for (; j < n; ++j) out[j] = dot_f32(q, rows[j], d);
+}
+
+// o[0, d) = sum_j p[j] * rows[j][0, d): attention's P.V for one query head over gathered
+// value rows, with the output columns in registers (32 at a time) instead of an
+// accumulator vector read and written back per row.
+inline void weighted_rows(const float* p, const float* const* rows, int64_t n, int64_t d, float* o) {
+  int64_t c = 0;
+#ifdef DSRT_HAVE_AVX2
+  for (; c + 32 <= d; c += 32) {
+    __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+    for (int64_t j = 0; j < n; ++j) {
+      const __m256 w = _mm256_broadcast_ss(p + j);
+      const float* r = rows[j] + c;
+      a0 = _mm256_fmadd_ps(w, _mm256_loadu_ps(r), a0);
+      a1 = _mm256_fmadd_ps(w, _mm256_loadu_ps(r + 8), a1);
+      a2 = _mm256_fmadd_ps(w, _mm256_loadu_ps(r + 16), a2);
+      a3 = _mm256_fmadd_ps(w, _mm256_loadu_ps(r + 24), a3);
+    }
+    _mm256_storeu_ps(o + c, a0);
+    _mm256_storeu_ps(o + c + 8, a1);
+    _mm256_storeu_ps(o + c + 16, a2);
+    _mm256_storeu_ps(o + c + 24, a3);
+  }
+  for (; c + 8 <= d; c += 8) {
+    __m256 a0 = _mm256_setzero_ps();
+    for (int64_t j = 0; j < n; ++j) a0 = _mm256_fmadd_ps(_mm256_broadcast_ss(p + j), _mm256_loadu_ps(rows[j] + c), a0);
+    _mm256_storeu_ps(o + c, a0);
+  }
+#endif
+  if (c == d) return;
+  std::fill(o + c, o + d, 0.0f);
+  for (int64_t j = 0; j < n; ++j)
+    for (int64_t i = c; i < d; ++i) o[i] += p[j] * rows[j][i];
+}
+
 // Row decode for the 16-bit weight types with SIMD conversion (F16C / a bf16 shift); other
 // types go through the shared scalar decoder.
 inline void decode_row(const Tensor& w, int64_t r, float* out) {
@@ -335,33 +393,25 @@ class CpuOptBackend final : public Backend {
 
   void embedding(const Tensor&, const int32_t*, int64_t, Tensor&) override { DSRT_CHECK(false); }
 
-  void attention(const AttentionArgs& a) override {
-    DSRT_CHECK(a.n_head % a.n_head_kv == 0);
-    if (a.n_tok >= kGemmMinRows) return attention_blocked(a);
-    if (a.n_head_kv == 1 && a.n_head >= 8) return attention_mqa_decode(a);
-    const int64_t group = a.n_head / a.n_head_kv;
-    // One work item per (token, head); each keeps its own score buffer.
-    pool_->parallel_for(a.n_tok * a.n_head, [&](int64_t b, int64_t e, int) {
-      std::vector<float> sc(a.n_kv);
-      std::vector<float> acc(a.d_v);
-      for (int64_t it = b; it < e; ++it) {
-        const int64_t t = it / a.n_head, h = it % a.n_head, hk = h / group;
-        const int64_t n_vis = std::min<int64_t>(a.q_pos[t] + 1, a.n_kv);
-        const float* q = a.q + t * a.q_stride_tok + h * a.q_stride_head;
-        float mx = -INFINITY;
-        for (int64_t j = 0; j < n_vis; ++j) {
-          sc[j] = dot_f32(q, a.k + a.kv_row(j) * a.k_stride_tok + hk * a.k_stride_head, a.d_k) * a.scale;
-          mx = std::max(mx, sc[j]);
-        }
-        const float sum = vmath::exp_sub_sum(sc.data(), n_vis, mx);
-        std::fill(acc.begin(), acc.end(), 0.0f);
-        for (int64_t j = 0; j < n_vis; ++j)
-          axpy_f32(sc[j], a.v + a.kv_row(j) * a.v_stride_tok + hk * a.v_stride_head, acc.data(), a.d_v);
-        float* o = a.out + t * a.o_stride_tok + h * a.o_stride_head;
-        const float inv = 1.0f / sum;
-        for (int64_t c = 0; c < a.d_v; ++c) o[c] = acc[c] * inv;
+  void attention(const AttentionArgs& a) override { attention_batch({a}); }
+
+  // Prefill-sized calls take the blocked GEMM path, one KV head under many query heads (MLA
+  // absorbed decode) the MQA GEMMs; every other (decode-sized) call of the list becomes items
+  // of one parallel region (attention_decode), so a batched decode step costs one hand-off
+  // per layer, not one per sequence.
+  void attention_batch(const std::vector<AttentionArgs>& list) override {
+    std::vector<const AttentionArgs*> small;
+    for (const AttentionArgs& a : list) {
+      DSRT_CHECK(a.n_head_kv > 0 && a.n_head % a.n_head_kv == 0);
+      if (a.n_tok >= kGemmMinRows) {
+        attention_blocked(a);
+      } else if (a.n_head_kv == 1 && a.n_head >= 8) {
+        attention_mqa_decode(a);
+      } else {
+        small.push_back(&a);
       }
-    });
+    }
+    if (!small.empty()) attention_decode(small);
   }
 
   void moe_route(const Tensor&, const MoeRouteArgs&, Tensor&, Tensor&) override {
@@ -417,6 +467,102 @@ class CpuOptBackend final : public Backend {
     const float inv = nv > 0 ? 1.0f / vmath::exp_sub_sum(s, nv, mx) : 0.0f;
     for (int64_t j = 0; j < nv; ++j) s[j] *= inv;
     std::fill(s + nv, s + width, 0.0f);
+  }
+
+  // Decode-sized attention as split-key ("flash decoding") work items: (call, query token,
+  // KV head, key range). An item runs all query heads of the KV head's group over its keys,
+  // so each key and value row is read once per group, and leaves per head a local max, sum
+  // of exponentials and unnormalised output; the ranges of a (token, head) are merged after
+  // the region. Splitting the keys gives a 2-thread pool enough items for one sequence with
+  // two or three KV heads and bounds an item's score buffer on long caches.
+  void attention_decode(const std::vector<const AttentionArgs*>& list) {
+    constexpr int64_t kMinKeys = 32, kMaxKeys = 512;
+    struct Item {
+      int32_t call, tok, hk;
+      int64_t j0, j1;
+      int64_t part;  // offset of this item's [group][2 + d_v] results in `parts`
+    };
+    struct Unit {  // one (call, token, KV head): its items are [first, last)
+      int32_t call, tok, hk;
+      size_t first, last;
+    };
+    int64_t n_units = 0;
+    for (const AttentionArgs* a : list) n_units += a->n_tok * a->n_head_kv;
+    const int64_t want = 4 * int64_t(pool_->size());
+    const int64_t per_unit = (want + n_units - 1) / n_units;
+    std::vector<Item> items;
+    std::vector<Unit> units;
+    int64_t n_part = 0;
+    for (size_t c = 0; c < list.size(); ++c) {
+      const AttentionArgs& a = *list[c];
+      const int64_t g = a.n_head / a.n_head_kv;
+      for (int64_t t = 0; t < a.n_tok; ++t) {
+        const int64_t nv = std::clamp<int64_t>(a.q_pos[t] + 1, 0, a.n_kv);
+        const int64_t splits = nv == 0 ? 0
+                                       : std::max((nv + kMaxKeys - 1) / kMaxKeys,
+                                                  std::min(per_unit, (nv + kMinKeys - 1) / kMinKeys));
+        for (int64_t hk = 0; hk < a.n_head_kv; ++hk) {
+          Unit u{int32_t(c), int32_t(t), int32_t(hk), items.size(), 0};
+          for (int64_t s = 0; s < splits; ++s) {
+            items.push_back({int32_t(c), int32_t(t), int32_t(hk), nv * s / splits, nv * (s + 1) / splits, n_part});
+            n_part += g * (2 + a.d_v);
+          }
+          u.last = items.size();
+          units.push_back(u);
+        }
+      }
+    }
+    std::vector<float> parts(static_cast<size_t>(n_part));
+    pool_->parallel_for(int64_t(items.size()), [&](int64_t b, int64_t e, int) {
+      std::vector<float> sc;
+      std::vector<const float*> krows, vrows;
+      for (int64_t it = b; it < e; ++it) {
+        const Item& I = items[size_t(it)];
+        const AttentionArgs& a = *list[size_t(I.call)];
+        const int64_t g = a.n_head / a.n_head_kv, len = I.j1 - I.j0, h0 = I.hk * g;
+        const float* q = a.q + I.tok * a.q_stride_tok + h0 * a.q_stride_head;
+        sc.resize(size_t(g * len));
+        krows.resize(size_t(len));
+        vrows.resize(size_t(len));
+        for (int64_t j = 0; j < len; ++j) {
+          const int64_t row = a.kv_row(I.j0 + j);
+          krows[size_t(j)] = a.k + row * a.k_stride_tok + I.hk * a.k_stride_head;
+          vrows[size_t(j)] = a.v + row * a.v_stride_tok + I.hk * a.v_stride_head;
+        }
+        float* out = parts.data() + I.part;  // per head: max, sum, acc[d_v]
+        for (int64_t h = 0; h < g; ++h) {
+          float* s = sc.data() + h * len;
+          dots_rows(q + h * a.q_stride_head, krows.data(), len, a.d_k, s);
+          for (int64_t j = 0; j < len; ++j) s[j] *= a.scale;
+          const float mx = *std::max_element(s, s + len);
+          float* o = out + h * (2 + a.d_v);
+          o[0] = mx;
+          o[1] = vmath::exp_sub_sum(s, len, mx);
+          weighted_rows(s, vrows.data(), len, a.d_v, o + 2);
+        }
+      }
+    });
+    // Merge: o = sum_s exp(m_s - M) acc_s / sum_s exp(m_s - M) l_s with M = max_s m_s.
+    for (const Unit& u : units) {
+      const AttentionArgs& a = *list[size_t(u.call)];
+      const int64_t g = a.n_head / a.n_head_kv;
+      for (int64_t h = 0; h < g; ++h) {
+        float* o = a.out + u.tok * a.o_stride_tok + (u.hk * g + h) * a.o_stride_head;
+        std::fill_n(o, a.d_v, 0.0f);
+        if (u.first == u.last) continue;
+        auto part = [&](size_t i) { return parts.data() + items[i].part + h * (2 + a.d_v); };
+        float mx = -INFINITY;
+        for (size_t i = u.first; i < u.last; ++i) mx = std::max(mx, part(i)[0]);
+        float sum = 0;
+        for (size_t i = u.first; i < u.last; ++i) {
+          const float w = std::exp(part(i)[0] - mx);
+          sum += w * part(i)[1];
+          axpy_f32(w, part(i) + 2, o, a.d_v);
+        }
+        const float inv = 1.0f / sum;
+        for (int64_t c = 0; c < a.d_v; ++c) o[c] *= inv;
+      }
+    }
   }
 
   // Decode with one KV head shared by many query heads (MLA's absorbed form: 16+ heads over
