@@ -128,6 +128,7 @@ DSRT_COMMAND(serve_cmd, "serve", "OpenAI-compatible HTTP server with continuous 
                app.add_option("--timeout", o->sched.timeout_s, "Seconds a request may take (0 = no limit)")->check(CLI::Range(0.0, 1e7));
                app.add_option("--kv-blocks", o->sched.kv_blocks, "KV pool blocks (default: parallel x ctx-size worth)")->check(CLI::Range(0, 1 << 30));
                app.add_option("--block-size", o->sched.block_size, "Tokens per KV block")->check(CLI::Range(1, 4096))->capture_default_str();
+               app.add_flag("!--no-prefix-cache", o->sched.prefix_cache, "Do not reuse the KV blocks of identical prompt prefixes");
                app.add_option("--kv-memory", o->kv_memory_mib, "KV pool size in MiB (instead of --kv-blocks)")->check(CLI::Range(0.0, 1e9));
                app.add_option("--batching", o->batching, "continuous | static | off")->check(CLI::IsMember({"continuous", "static", "off"}))->capture_default_str();
                app.add_option("-t,--threads", o->threads, "Compute threads (0 = all cores)")->check(CLI::Range(0, 1024));
@@ -145,6 +146,7 @@ struct LoadCli {
   bool compare = false;
   std::string model, modes = "off,static,continuous";
   int parallel = 0, ctx = 2048, threads = 0, max_batch_tokens = 0;
+  bool no_prefix_cache = false;
 };
 
 // A `dsrt serve` child on a free port, for --compare-batching.
@@ -172,6 +174,7 @@ Result<std::unique_ptr<Child>> start_server(const LoadCli& o, const std::string&
   if (o.max_batch_tokens > 0) args.insert(args.end(), {"--max-batch-tokens", std::to_string(o.max_batch_tokens)});
   else args.insert(args.end(), {"--max-batch-tokens", std::to_string(std::max(512, par))});
   if (!o.load.api_key.empty()) args.insert(args.end(), {"--api-key", o.load.api_key});
+  if (o.no_prefix_cache) args.push_back("--no-prefix-cache");
   c->pid = fork();
   if (c->pid == 0) {
     std::vector<char*> a;
@@ -238,6 +241,7 @@ int run_bench_serve(LoadCli o) {
       j["label"] = label;
       j["concurrency"] = o.load.concurrency;
       j["prompt_len"] = o.load.prompt_len;
+      j["shared_prefix"] = o.load.shared_prefix;
       j["gen_len"] = o.load.gen_len;
       out.push_back(j);
     }
@@ -267,6 +271,8 @@ std::function<std::optional<int>()> add_serve_mode(CLI::App& bench) {
   sub->add_option("-n,--requests", o->load.requests, "Requests in all")->check(CLI::Range(1, 1 << 24))->capture_default_str();
   sub->add_option("--rate", o->load.rate, "Request rate per second, Poisson arrivals (0 = closed loop)")->check(CLI::Range(0.0, 1e6));
   sub->add_option("--prompt-len", o->load.prompt_len, "Prompt tokens per request")->check(CLI::Range(1, 1 << 20))->capture_default_str();
+  sub->add_option("--shared-prefix", o->load.shared_prefix, "Tokens every prompt starts with (a common system prompt), before its own --prompt-len")->check(CLI::Range(0, 1 << 20))->capture_default_str();
+  sub->add_flag("--no-prefix-cache", o->no_prefix_cache, "Start the --compare-batching servers with --no-prefix-cache");
   sub->add_option("--gen-len", o->load.gen_len, "Generated tokens per request")->check(CLI::Range(1, 1 << 20))->capture_default_str();
   sub->add_option("--gen-len-min", o->load.gen_len_min,
                   "Draw each request's length uniformly from [gen-len-min, gen-len] (0 = fixed)")

@@ -1,5 +1,6 @@
 #include "models/kv_cache.h"
 
+#include <algorithm>
 #include <cstring>
 
 namespace dsrt {
@@ -9,26 +10,103 @@ KvArena::KvArena(int n_layer, int32_t n_blocks, int32_t block_size, int64_t row)
   for (int l = 0; l < n_layer; ++l)
     layers_.push_back(Tensor::zeros(DType::F32, {int64_t(n_blocks) * block_size, row}, "kv_arena"));
   for (int32_t b = n_blocks - 1; b >= 0; --b) free_.push_back(b);  // hand out 0, 1, 2, ...
+  ref_.assign(size_t(n_blocks), 0);
+  key_.assign(size_t(n_blocks), 0);
+  parent_.assign(size_t(n_blocks), 0);
+  lru_pos_.resize(size_t(n_blocks));
 }
 
 int32_t KvArena::n_free() const {
   std::lock_guard<std::mutex> lk(mu_);
-  return int32_t(free_.size());
+  return int32_t(free_.size() + lru_.size());
+}
+
+int32_t KvArena::n_cached() const {
+  std::lock_guard<std::mutex> lk(mu_);
+  return int32_t(lru_.size());
+}
+
+uint64_t KvArena::hit_tokens() const {
+  std::lock_guard<std::mutex> lk(mu_);
+  return hit_tokens_;
 }
 
 bool KvArena::take(int32_t n, std::vector<int32_t>* out) {
   std::lock_guard<std::mutex> lk(mu_);
-  if (int32_t(free_.size()) < n) return false;
+  if (int64_t(free_.size() + lru_.size()) < n) return false;
   for (int32_t i = 0; i < n; ++i) {
-    out->push_back(free_.back());
-    free_.pop_back();
+    int32_t b;
+    if (!free_.empty()) {
+      b = free_.back();
+      free_.pop_back();
+    } else {  // evict the least recently released cached block
+      b = lru_.front();
+      lru_.pop_front();
+      index_.erase(key_[size_t(b)]);
+      key_[size_t(b)] = 0;
+    }
+    ref_[size_t(b)] = 1;
+    out->push_back(b);
   }
   return true;
 }
 
 void KvArena::give_back(const std::vector<int32_t>& blocks) {
   std::lock_guard<std::mutex> lk(mu_);
-  free_.insert(free_.end(), blocks.begin(), blocks.end());
+  for (int32_t b : blocks) {
+    if (--ref_[size_t(b)] > 0) continue;
+    if (key_[size_t(b)] != 0) {
+      lru_pos_[size_t(b)] = lru_.insert(lru_.end(), b);
+    } else {
+      free_.push_back(b);
+    }
+  }
+}
+
+uint64_t KvArena::chain_key(uint64_t parent, const int32_t* tokens, int32_t n) {
+  // FNV-1a over the parent key and the tokens, then a splitmix64 finaliser; 0 is reserved.
+  uint64_t h = 1469598103934665603ull ^ parent;
+  auto mix = [&](uint64_t v) {
+    for (int i = 0; i < 8; ++i, v >>= 8) h = (h ^ (v & 0xff)) * 1099511628211ull;
+  };
+  for (int32_t i = 0; i < n; ++i) mix(uint64_t(uint32_t(tokens[i])));
+  h ^= h >> 30;
+  h *= 0xbf58476d1ce4e5b9ull;
+  h ^= h >> 27;
+  h *= 0x94d049bb133111ebull;
+  h ^= h >> 31;
+  return h == 0 ? 1 : h;
+}
+
+int32_t KvArena::lookup(const uint64_t* keys, const int32_t* tokens, int32_t n, std::vector<int32_t>* out) {
+  std::lock_guard<std::mutex> lk(mu_);
+  if (!prefix_on_) return 0;
+  int32_t i = 0;
+  for (; i < n; ++i) {
+    auto it = index_.find(keys[i]);
+    if (it == index_.end()) break;
+    const int32_t b = it->second;
+    const uint64_t parent = i == 0 ? 0 : keys[i - 1];
+    if (parent_[size_t(b)] != parent ||
+        !std::equal(tokens + int64_t(i) * block_size_, tokens + int64_t(i + 1) * block_size_,
+                    tokens_.begin() + int64_t(b) * block_size_))
+      break;
+    if (ref_[size_t(b)]++ == 0) lru_.erase(lru_pos_[size_t(b)]);
+    out->push_back(b);
+  }
+  hit_tokens_ += uint64_t(i) * uint64_t(block_size_);
+  return i;
+}
+
+bool KvArena::publish(int32_t b, uint64_t key, uint64_t parent, const int32_t* tokens) {
+  std::lock_guard<std::mutex> lk(mu_);
+  if (!prefix_on_ || key_[size_t(b)] != 0 || index_.count(key)) return false;
+  if (tokens_.empty()) tokens_.assign(size_t(n_blocks_) * size_t(block_size_), 0);
+  index_[key] = b;
+  key_[size_t(b)] = key;
+  parent_[size_t(b)] = parent;
+  std::copy(tokens, tokens + block_size_, tokens_.begin() + int64_t(b) * block_size_);
+  return true;
 }
 
 KvSeq::KvSeq(std::shared_ptr<KvArena> arena, int32_t max_tokens) : arena_(std::move(arena)) {
@@ -49,6 +127,34 @@ Status KvSeq::reserve(int32_t n) {
   return Status::Ok();
 }
 
+int32_t KvSeq::attach_prefix(std::span<const int32_t> tokens) {
+  if (!arena_->prefix_cache() || n_past_ != 0 || !blocks_.empty()) return 0;
+  const int32_t bs = arena_->block_size();
+  // Full blocks of tokens[0, size - 1): the last token is always computed.
+  const int32_t nb = std::min<int32_t>(int32_t((int64_t(tokens.size()) - 1) / bs), n_ctx_ / bs);
+  if (nb <= 0) return 0;
+  keys_.clear();
+  for (int32_t i = 0; i < nb; ++i)
+    keys_.push_back(KvArena::chain_key(i == 0 ? 0 : keys_.back(), tokens.data() + int64_t(i) * bs, bs));
+  const int32_t got = arena_->lookup(keys_.data(), tokens.data(), nb, &blocks_);
+  keys_.resize(size_t(got));
+  shared_blocks_ = got;
+  n_past_ = got * bs;
+  return n_past_;
+}
+
+void KvSeq::publish_prefix(std::span<const int32_t> tokens) {
+  if (!arena_->prefix_cache()) return;
+  const int32_t bs = arena_->block_size();
+  const int32_t full = std::min<int32_t>(n_past_, int32_t(tokens.size())) / bs;
+  for (int32_t i = int32_t(keys_.size()); i < full; ++i)
+    keys_.push_back(KvArena::chain_key(i == 0 ? 0 : keys_.back(), tokens.data() + int64_t(i) * bs, bs));
+  for (int32_t i = shared_blocks_; i < full; ++i)
+    arena_->publish(blocks_[size_t(i)], keys_[size_t(i)], i == 0 ? 0 : keys_[size_t(i - 1)],
+                    tokens.data() + int64_t(i) * bs);
+  shared_blocks_ = std::max(shared_blocks_, full);
+}
+
 Result<std::unique_ptr<KvCache>> KvArenaPool::new_sequence(int32_t max_tokens) {
   if (max_tokens <= 0) return Status::Error("max_tokens must be positive");
   return std::unique_ptr<KvCache>(new KvSeq(arena_, max_tokens));
@@ -62,6 +168,10 @@ Result<BatchLayout> prepare_batch(const std::vector<SeqInput>& batch, int64_t ro
     if (!kv || kv->arena()->row_floats() != row_floats)
       return Status::Error(std::string("forward: a sequence has no ") + cache_kind + " of this model");
     if (s.tokens.empty()) return Status::Error("forward: empty token list");
+    if (kv->n_past() < kv->shared_upto())
+      return Status::Error("forward: positions " + std::to_string(kv->n_past()) + ".." +
+                           std::to_string(kv->shared_upto() - 1) +
+                           " are in KV blocks shared with other sequences and cannot be rewritten");
     if (int64_t(s.cache->n_past()) + int64_t(s.tokens.size()) > s.cache->n_ctx())
       return Status::Error("forward: " + std::to_string(s.cache->n_past() + s.tokens.size()) +
                            " positions exceed the context size " + std::to_string(s.cache->n_ctx()));

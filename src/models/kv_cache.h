@@ -5,8 +5,10 @@
 // A stand-alone cache (Model::new_cache) is an arena of one block sized to its context.
 #pragma once
 
+#include <list>
 #include <memory>
 #include <mutex>
+#include <unordered_map>
 #include <vector>
 
 #include "models/model.h"
@@ -23,16 +25,41 @@ class KvArena {
   int32_t n_free() const;
   size_t bytes() const { return layers_.size() * size_t(n_blocks_) * block_size_ * size_t(row_) * 4; }
   float* layer_base(int l) { return layers_[l].f32(); }
-  // Takes n blocks (all or none); false when the pool has fewer free.
+  // Takes n blocks (all or none); false when the pool has fewer free. Free blocks that hold a
+  // cached prefix are taken last, least recently released first.
   bool take(int32_t n, std::vector<int32_t>* out);
+  // Drops one reference to each block; a block nobody references is free again (and stays
+  // cached if it holds a published prefix).
   void give_back(const std::vector<int32_t>& blocks);
+
+  // Prefix cache (off until enabled). A full block is identified by a chain key: a hash of
+  // its parent block's key and its own tokens; the tokens and the parent key are kept and
+  // compared on lookup, so a hash collision cannot hand out a wrong block.
+  void enable_prefix_cache() { prefix_on_ = true; }
+  bool prefix_cache() const { return prefix_on_; }
+  static uint64_t chain_key(uint64_t parent, const int32_t* tokens, int32_t n);
+  // Appends to `out` (taking a reference to each) the cached blocks of keys[0..n) in order,
+  // stopping at the first one not cached; returns how many.
+  int32_t lookup(const uint64_t* keys, const int32_t* tokens, int32_t n, std::vector<int32_t>* out);
+  // Registers full block b (held by the caller) under key; false if that key is cached already.
+  bool publish(int32_t b, uint64_t key, uint64_t parent, const int32_t* tokens);
+  int32_t n_cached() const;
+  uint64_t hit_tokens() const;
 
  private:
   int32_t n_blocks_, block_size_;
   int64_t row_;
   std::vector<Tensor> layers_;  // [n_blocks * block_size, row]
   mutable std::mutex mu_;
-  std::vector<int32_t> free_;
+  std::vector<int32_t> free_;  // unreferenced, holding nothing cached
+  std::vector<int32_t> ref_;   // references per block
+  bool prefix_on_ = false;
+  std::vector<uint64_t> key_, parent_;  // per block; key 0 = not published
+  std::vector<int32_t> tokens_;         // [n_blocks, block_size] tokens of published blocks
+  std::unordered_map<uint64_t, int32_t> index_;
+  std::list<int32_t> lru_;  // unreferenced published blocks, oldest release first
+  std::vector<std::list<int32_t>::iterator> lru_pos_;
+  uint64_t hit_tokens_ = 0;
 };
 
 class KvSeq final : public KvCache {
@@ -45,6 +72,11 @@ class KvSeq final : public KvCache {
   }
   Status reserve(int32_t n) override;
   int32_t n_blocks_held() const override { return int32_t(blocks_.size()); }
+  int32_t attach_prefix(std::span<const int32_t> tokens) override;
+  void publish_prefix(std::span<const int32_t> tokens) override;
+  // Positions [0, shared_upto()) lie in blocks other sequences may read (attached or
+  // published): they must not be written again.
+  int32_t shared_upto() const { return shared_blocks_ * arena_->block_size(); }
 
   // Row of position p in layer l (storage must be reserved).
   float* row(int l, int64_t p) {
@@ -59,6 +91,8 @@ class KvSeq final : public KvCache {
  private:
   std::shared_ptr<KvArena> arena_;
   std::vector<int32_t> blocks_;
+  int32_t shared_blocks_ = 0;    // leading blocks attached or published
+  std::vector<uint64_t> keys_;   // chain keys of the leading full blocks known so far
 };
 
 class KvArenaPool final : public KvPool {
@@ -69,6 +103,9 @@ class KvArenaPool final : public KvPool {
   int32_t n_free() const override { return arena_->n_free(); }
   size_t bytes() const override { return arena_->bytes(); }
   Result<std::unique_ptr<KvCache>> new_sequence(int32_t max_tokens) override;
+  void enable_prefix_cache() override { arena_->enable_prefix_cache(); }
+  int32_t n_cached() const override { return arena_->n_cached(); }
+  uint64_t prefix_hit_tokens() const override { return arena_->hit_tokens(); }
 
  private:
   std::shared_ptr<KvArena> arena_;

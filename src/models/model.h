@@ -43,6 +43,14 @@ class KvCache {
   }
   // Blocks this sequence holds from its pool (0 for a contiguous cache).
   virtual int32_t n_blocks_held() const { return 0; }
+  // Prefix caching (sequences of a KvPool with it enabled; no-ops otherwise). attach_prefix,
+  // on an empty sequence, takes over the longest run of cached full blocks whose tokens are
+  // the start of `tokens` (never all of them: the last token is always computed, for its
+  // logits) and returns the positions it skipped. publish_prefix offers this sequence's full
+  // blocks of tokens[0, n_past()) to later sequences; `tokens` are this sequence's tokens
+  // from position 0. Shared blocks are read-only: forward() refuses to rewrite them.
+  virtual int32_t attach_prefix(std::span<const int32_t> tokens) { return 0; }
+  virtual void publish_prefix(std::span<const int32_t> tokens) {}
 
  protected:
   friend struct CacheAccess;  // forward() advances n_past_ (models/kv_cache.h)
@@ -61,6 +69,12 @@ class KvPool {
   virtual size_t bytes() const = 0;        // the whole arena
   // A new, empty sequence of at most max_tokens positions; it takes blocks as it grows.
   virtual Result<std::unique_ptr<KvCache>> new_sequence(int32_t max_tokens) = 0;
+  // Prefix caching: full blocks that sequences publish stay cached after they are released
+  // (counted as free; evicted least recently used when blocks run out) and later sequences
+  // with the same leading tokens attach them instead of recomputing (KvCache::attach_prefix).
+  virtual void enable_prefix_cache() {}
+  virtual int32_t n_cached() const { return 0; }           // free blocks holding a cached prefix
+  virtual uint64_t prefix_hit_tokens() const { return 0; }  // positions attached so far
 };
 
 struct SeqInput {

@@ -88,6 +88,7 @@ Scheduler::Scheduler(Model& model, const Tokenizer& tok, SchedulerOptions opt, s
   eos_ids_ = tok.eos_ids();
   for (int e : model.config().eos_token_ids)
     if (std::find(eos_ids_.begin(), eos_ids_.end(), e) == eos_ids_.end()) eos_ids_.push_back(e);
+  if (opt_.prefix_cache) pool_->enable_prefix_cache();
   metrics_.kv_blocks_total = pool_->n_blocks();
   metrics_.kv_block_size = pool_->block_size();
   engine_ = std::thread([this] { engine_loop(); });
@@ -191,6 +192,8 @@ SchedulerMetrics Scheduler::metrics() const {
   SchedulerMetrics m = metrics_;
   m.queue_depth = int(waiting_.size());
   m.kv_blocks_free = pool_->n_free();
+  m.kv_blocks_cached = pool_->n_cached();
+  m.prefix_hit_tokens = pool_->prefix_hit_tokens();
   return m;
 }
 
@@ -284,6 +287,7 @@ void Scheduler::admit() {
     if (pool_->n_free() - need < headroom) return false;
     auto c = pool_->new_sequence(s.max_pos);
     if (!c.ok()) return false;
+    c.value()->attach_prefix(s.tokens);  // prompt positions already cached (prefix caching)
     if (!c.value()->reserve(int32_t(s.tokens.size()) + 1).ok()) return false;
     s.cache = std::move(c).value();
     return true;
@@ -427,6 +431,10 @@ bool Scheduler::step() {
       if (!s.cache) done.push_back(&s);  // finished
     }
   }
+  // Full blocks written this step become reusable by later requests with the same prefix.
+  for (const Item& it : plan)
+    if (it.s->cache && std::find(done.begin(), done.end(), it.s) == done.end())
+      it.s->cache->publish_prefix(it.s->tokens);
   if (!done.empty())
     running_.erase(std::remove_if(running_.begin(), running_.end(),
                                   [&](const auto& p) { return std::find(done.begin(), done.end(), p.get()) != done.end(); }),

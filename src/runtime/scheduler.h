@@ -50,6 +50,7 @@ struct SchedulerOptions {
   int32_t kv_blocks = 0;       // blocks in the KV pool; 0 = parallel * n_ctx worth
   int32_t block_size = 16;     // tokens per KV block
   double timeout_s = 0;        // per request, from submission; 0 = none
+  bool prefix_cache = true;    // reuse the KV blocks of identical prompt prefixes
   // Static mode: how long an empty engine waits for a batch to fill before starting it.
   double static_gather_s = 0.02;
 };
@@ -125,6 +126,8 @@ struct SchedulerMetrics {
   int queue_depth = 0, running = 0;
   int last_batch_tokens = 0, last_batch_seqs = 0;
   int32_t kv_blocks_total = 0, kv_blocks_free = 0, kv_block_size = 0;
+  int32_t kv_blocks_cached = 0;    // free blocks that still hold a cached prefix
+  uint64_t prefix_hit_tokens = 0;  // prompt positions taken from the prefix cache
   Histogram ttft{{std::begin(kTtftBuckets), std::end(kTtftBuckets)}, std::vector<uint64_t>(14)};
   Histogram tpot{{std::begin(kTpotBuckets), std::end(kTpotBuckets)}, std::vector<uint64_t>(12)};
   Histogram batch_tokens{{1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048}, std::vector<uint64_t>(13)};

@@ -139,6 +139,7 @@ Result<LoadReport> run_load(const LoadOptions& o) {
         continue;
       }
       json prompt = json::array();
+      for (int k = 0; k < o.shared_prefix; ++k) prompt.push_back(100 + (k * 7919) % o.vocab);
       for (int k = 0; k < o.prompt_len; ++k) prompt.push_back(tokd(wr));
       const json body = {{"prompt", prompt},          {"max_tokens", glen[size_t(i)]}, {"ignore_eos", true},
                          {"temperature", 0.0},        {"stream", true},          {"stream_options", {{"include_usage", true}}}};

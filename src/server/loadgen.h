@@ -27,6 +27,8 @@ struct LoadOptions {
   // > 0: each request generates a uniform random length in [gen_len_min, gen_len] (real
   // traffic has mixed lengths, which is where static batches wait for their slowest member).
   int gen_len_min = 0;
+  // Tokens every prompt starts with (a shared system prompt), before its prompt_len own ones.
+  int shared_prefix = 0;
   int vocab = 1000;        // random prompt ids are drawn from [100, 100 + vocab)
   double slo_ttft_ms = 0;  // 0 = no SLO
   double slo_tpot_ms = 0;

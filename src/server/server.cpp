@@ -475,6 +475,10 @@ std::string ApiServer::metrics_text() {
   line("dsrt_kv_blocks_used " + std::to_string(m.kv_blocks_total - m.kv_blocks_free));
   metric("dsrt_kv_blocks_free", "gauge", "KV blocks free");
   line("dsrt_kv_blocks_free " + std::to_string(m.kv_blocks_free));
+  metric("dsrt_kv_blocks_cached", "gauge", "Free KV blocks still holding a cached prompt prefix");
+  line("dsrt_kv_blocks_cached " + std::to_string(m.kv_blocks_cached));
+  metric("dsrt_prefix_cache_hit_tokens_total", "counter", "Prompt tokens served from the prefix cache");
+  line("dsrt_prefix_cache_hit_tokens_total " + std::to_string(m.prefix_hit_tokens));
   metric("dsrt_kv_block_size_tokens", "gauge", "Tokens per KV block");
   line("dsrt_kv_block_size_tokens " + std::to_string(m.kv_block_size));
   return o;

@@ -209,6 +209,74 @@ TEST(Oracle, PagedKvPool) {
   }
 }
 
+// Prefix caching: a sequence's published full blocks are attached by a later sequence with
+// the same leading tokens, whose logits still match the oracle; partial matches stop at the
+// first differing block; shared blocks cannot be rewritten; cached blocks count as free and
+// are evicted when a sequence needs them.
+TEST(Oracle, PrefixCacheReusesBlocks) {
+  const Checkpoint ck = checkpoints()[0];
+  const json cases = load_json(ck.dir + "/cases.json")["cases"];
+  auto m = load_model(ck.dir, std::shared_ptr<Backend>(make_backend("cpu", 2).value()));
+  ASSERT_TRUE(m.ok());
+  Model& model = *m.value();
+  auto pool_r = model.new_kv_pool(12, 4);
+  ASSERT_TRUE(pool_r.ok());
+  KvPool& pool = *pool_r.value();
+  pool.enable_prefix_cache();
+  const std::vector<int32_t> a = cases[1]["tokens"].get<std::vector<int32_t>>();  // 33 tokens
+  ASSERT_EQ(a.size(), 33u);
+  const double max_abs = cases[1]["max_abs_logit"].get<double>();
+  {
+    auto sa = pool.new_sequence(48).value();
+    EXPECT_EQ(sa->attach_prefix(a), 0);  // nothing cached yet
+    ASSERT_TRUE(model.forward({{sa.get(), a, false}}).ok());
+    sa->publish_prefix(a);  // 8 full blocks
+  }
+  EXPECT_EQ(pool.n_free(), 12);
+  EXPECT_EQ(pool.n_cached(), 8);
+  {
+    auto sb = pool.new_sequence(48).value();
+    EXPECT_EQ(sb->attach_prefix(a), 32);  // all full blocks but the last token's
+    EXPECT_EQ(sb->n_past(), 32);
+    EXPECT_EQ(pool.n_cached(), 0);
+    auto r = model.forward({{sb.get(), std::span<const int32_t>(a.data() + 32, 1), false}});
+    ASSERT_TRUE(r.ok()) << r.status().message();
+    EXPECT_LE(rel_err(r.value().f32(), cases[1]["prefill"]["all_logits"][32], max_abs), kTol);
+    EXPECT_EQ(pool.prefix_hit_tokens(), 32u);
+    // A shared block is read-only.
+    sb->truncate(10);
+    auto bad = model.forward({{sb.get(), std::span<const int32_t>(a.data() + 10, 1), false}});
+    ASSERT_FALSE(bad.ok());
+    EXPECT_NE(bad.status().message().find("shared"), std::string::npos) << bad.status().message();
+  }
+  {
+    // Same first 10 tokens, then different: blocks 0-1 (8 tokens) match, block 2 does not.
+    std::vector<int32_t> c(a.begin(), a.begin() + 10);
+    c.resize(20, 7);
+    auto sc = pool.new_sequence(48).value();
+    EXPECT_EQ(sc->attach_prefix(c), 8);
+    auto r = model.forward({{sc.get(), std::span<const int32_t>(c.data() + 8, c.size() - 8), false}});
+    ASSERT_TRUE(r.ok()) << r.status().message();
+    auto fresh = model.new_cache(48).value();
+    auto want = model.forward({{fresh.get(), c, false}});
+    ASSERT_TRUE(want.ok());
+    const int64_t V = model.config().vocab_size;
+    double worst = 0;
+    for (int64_t i = 0; i < V; ++i)
+      worst = std::max(worst, double(std::fabs(r.value().f32()[i] - want.value().f32()[i])));
+    EXPECT_LE(worst / max_abs, kTol);
+  }
+  // All 12 blocks for one sequence: the cached ones are evicted.
+  {
+    auto sd = pool.new_sequence(48).value();
+    std::vector<int32_t> d(47, 9);
+    ASSERT_TRUE(model.forward({{sd.get(), d, false}}).ok());
+    EXPECT_EQ(sd->n_blocks_held(), 12);
+    EXPECT_EQ(pool.n_cached(), 0);
+  }
+  EXPECT_EQ(pool.n_free(), 12);
+}
+
 TEST(Oracle, CacheHoldsOnlyTheLatent) {
   const Checkpoint ck = checkpoints()[0];
   auto m = load_model(ck.dir, std::shared_ptr<Backend>(make_backend("cpu", 1).value()));

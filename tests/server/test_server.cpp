@@ -246,6 +246,25 @@ TEST_F(Serve, SeedsAreReproducible) {
   EXPECT_NE(a, c);
 }
 
+// A repeated prompt takes its full KV blocks from the prefix cache (counted in /metrics) and
+// gives the same greedy answer as the first, computed one; the blocks still all come back.
+TEST_F(Serve, PrefixCacheReusesPromptBlocks) {
+  std::string text;
+  for (int i = 0; i < 6; ++i) text += "The quick brown fox jumps over the lazy dog. ";
+  const json b = {{"prompt", text}, {"max_tokens", 12}, {"temperature", 0.0}, {"ignore_eos", true}};
+  const json first = post(*srv_, "/v1/completions", b);
+  ASSERT_TRUE(first.contains("choices")) << first.dump();
+  const int n_prompt = first["usage"]["prompt_tokens"].get<int>();
+  ASSERT_GE(n_prompt, 40) << "the prompt should span several 16-token blocks";
+  const double hits0 = metrics(*srv_)["dsrt_prefix_cache_hit_tokens_total"];
+  const json second = post(*srv_, "/v1/completions", b);
+  EXPECT_EQ(second["choices"][0]["text"], first["choices"][0]["text"]);
+  EXPECT_EQ(second["usage"]["prompt_tokens"], n_prompt);
+  const double hits = metrics(*srv_)["dsrt_prefix_cache_hit_tokens_total"] - hits0;
+  EXPECT_GE(hits, double((n_prompt - 1) / 16 * 16));
+  EXPECT_TRUE(blocks_return(*srv_));
+}
+
 TEST_F(Serve, StopStringEndsGeneration) {
   json b = {{"prompt", "Numbers:"}, {"max_tokens", 24}, {"temperature", 0}, {"ignore_eos", true}};
   const std::string full = post(*srv_, "/v1/completions", b)["choices"][0]["text"].get<std::string>();
