@@ -18,6 +18,7 @@ namespace dsrt {
 
 namespace {
 constexpr int kDefaultSpinUs = 200;
+constexpr int kChunksPerThread = 4;  // 8 measured 6% slower on MoE decode
 
 int spin_from_env() {
   if (const char* s = std::getenv("DSRT_SPIN_US")) {
@@ -48,22 +49,10 @@ ThreadPool::~ThreadPool() {
   for (auto& t : workers_) t.join();
 }
 
-// Guided chunk sizes: each chunk takes 1 / (2 T) of what is left, down to a floor of
-// n / (8 T), so the threads start on large chunks and the job ends on small ones: the time a
-// thread waits for the last chunk is an eighth of an equal share, not a quarter as with four
-// equal chunks per thread, for about the same number of claims. Returns the chunk count.
-static int guided_bounds(int64_t n, int threads, int max_chunks, int64_t* bounds) {
-  const int64_t floor_size = std::max<int64_t>(1, n / (8 * int64_t(threads)));
-  int c = 0;
-  int64_t pos = 0;
-  while (pos < n) {
-    int64_t size = std::max(floor_size, (n - pos + 2 * threads - 1) / (2 * threads));
-    if (c == max_chunks - 1) size = n - pos;  // ~5 T chunks are made; a bound all the same
-    bounds[c++] = pos;
-    pos += std::min(size, n - pos);
-  }
-  bounds[c] = n;
-  return c;
+static void chunk(int64_t n, int parts, int i, int64_t* b, int64_t* e) {
+  const int64_t base = n / parts, rem = n % parts;
+  *b = i * base + std::min<int64_t>(i, rem);
+  *e = *b + base + (i < rem ? 1 : 0);
 }
 
 void ThreadPool::await_change(const std::atomic<uint32_t>& v, uint32_t old,
@@ -92,7 +81,8 @@ void ThreadPool::run_chunks(uint32_t gen, int thread_index) {
     if (uint32_t(w >> 32) != gen || next >= total) return;
     if (!claim_.compare_exchange_weak(w, w + 1, std::memory_order_acq_rel)) continue;
     const Job& job = jobs_[gen & 1];
-    const int64_t b = job.bounds[next], e = job.bounds[next + 1];
+    int64_t b, e;
+    chunk(job.n, int(total), int(next), &b, &e);
     if (b < e) (*job.fn)(b, e, thread_index);
     done_.fetch_add(1, std::memory_order_acq_rel);
     if (main_sleepers_.load() > 0) done_.notify_all();
@@ -108,10 +98,9 @@ void ThreadPool::parallel_for(int64_t n, const std::function<void(int64_t, int64
   }
   // A few chunks per thread: enough for a late thread's share to be taken by the others,
   // few enough that per-chunk set-up in fn stays negligible.
+  const uint32_t total = uint32_t(std::min<int64_t>(n, int64_t(kChunksPerThread) * n_threads_));
   const uint32_t gen = generation_.load() + 1;
-  Job& job = jobs_[gen & 1];
-  job.fn = &fn;
-  const uint32_t total = uint32_t(guided_bounds(n, n_threads_, kMaxChunks, job.bounds));
+  jobs_[gen & 1] = Job{&fn, n};
   done_.store(0);
   claim_.store(uint64_t(gen) << 32 | uint64_t(total) << 16);
   generation_.store(gen);  // seq_cst: publishes the job

@@ -49,10 +49,9 @@ class ThreadPool {
   // The job of generation g lives in slot g & 1: a worker reads a slot only after claiming a
   // chunk of that generation, and the slot is rewritten two generations later, which cannot
   // begin before every claimed chunk of g has finished.
-  static constexpr int kMaxChunks = 1024;  // ~5 per thread are used (guided_bounds)
   struct Job {
     const std::function<void(int64_t, int64_t, int)>* fn = nullptr;
-    int64_t bounds[kMaxChunks + 1] = {};  // chunk i is [bounds[i], bounds[i + 1])
+    int64_t n = 0;
   };
   Job jobs_[2];
   // claim_ = generation << 32 | total chunks << 16 | next chunk; a claim is a CAS that checks

@@ -1,8 +1,6 @@
 #include <gtest/gtest.h>
 
-#include <algorithm>
 #include <atomic>
-#include <mutex>
 #include <cmath>
 
 #include "core/dtype.h"
@@ -81,35 +79,6 @@ TEST(ThreadPool, CoversRangeExactlyOnce) {
           for (int64_t i = b; i < e; ++i) hits[i]++;
         });
       for (int64_t i = 0; i < n; ++i) EXPECT_EQ(hits[i].load(), 20);
-    }
-  }
-}
-
-// Guided chunks: large first, small last (the tail a thread can wait on is at most
-// n / (8 T) items), about five per thread, every one non-empty — also with many threads.
-TEST(ThreadPool, GuidedChunksShrinkAndStayFew) {
-  for (int threads : {2, 8, 64}) {
-    ThreadPool pool(threads);
-    for (int64_t n : {int64_t(5), int64_t(1000), int64_t(123457)}) {
-      std::mutex mu;
-      std::vector<std::pair<int64_t, int64_t>> chunks;
-      pool.parallel_for(n, [&](int64_t b, int64_t e, int) {
-        std::lock_guard<std::mutex> lk(mu);
-        chunks.emplace_back(b, e);
-      });
-      std::sort(chunks.begin(), chunks.end());
-      int64_t pos = 0;
-      for (auto [b, e] : chunks) {
-        EXPECT_EQ(b, pos);
-        EXPECT_LT(b, e);
-        pos = e;
-      }
-      EXPECT_EQ(pos, n);
-      EXPECT_LE(int64_t(chunks.size()), std::min<int64_t>(n, 6 * int64_t(threads)));
-      const int64_t first = chunks.front().second - chunks.front().first;
-      const int64_t last = chunks.back().second - chunks.back().first;
-      EXPECT_GE(first, last);
-      EXPECT_LE(last, std::max<int64_t>(1, n / (8 * threads)) + 1) << "n " << n << " threads " << threads;
     }
   }
 }
