@@ -225,7 +225,17 @@ void small_tile(const float* x, int64_t ldx, int64_t k, const void* w0, const vo
     acc[0][t] = _mm256_setzero_ps();
     if constexpr (NR == 2) acc[1][t] = _mm256_setzero_ps();
   }
+  // Software prefetch 2 KiB ahead in both weight rows, once per cache line. Two interleaved
+  // row streams left the hardware prefetcher behind: on a weight streamed from DRAM (the
+  // 49152 x 576 vocabulary projection) n = 4 took 5.2 -> 2.7-3.7 ms and n = 16 17 -> 10 ms
+  // with it (2 threads; distances of 0.5 - 8 KiB measured, 2 - 4 KiB best).
+  constexpr int kEsz = K == HalfKind::F32 ? 4 : 2;
+  constexpr int64_t kLine = 64 / kEsz, kAhead = 2048;
   for (; c + 8 <= k; c += 8) {
+    if ((c & (kLine - 1)) == 0) {
+      _mm_prefetch(static_cast<const char*>(w0) + c * kEsz + kAhead, _MM_HINT_T0);
+      if constexpr (NR == 2) _mm_prefetch(static_cast<const char*>(w1) + c * kEsz + kAhead, _MM_HINT_T0);
+    }
     const __m256 a = load_w8<K>(w0, c);
     __m256 b;
     if constexpr (NR == 2) b = load_w8<K>(w1, c);
