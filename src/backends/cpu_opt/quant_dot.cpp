@@ -365,6 +365,7 @@ float dot_legacy_direct_avx2(const uint8_t* row, const int8_t* xq, const float* 
   constexpr int kQs = kQ8 ? 2 : kQh + (kFive ? 4 : 0);
   constexpr int kBytes = kQ8 ? 34 : kQs + 16;
   constexpr float kOff = T == DType::Q4_0 ? 8.0f : T == DType::Q5_0 ? 16.0f : 0.0f;
+  constexpr int kAhead = 2048;  // software prefetch distance in the row (and past its end)
   const __m256i ones16 = _mm256_set1_epi16(1);
   const __m256i low4 = _mm256_set1_epi8(0xf);
   const __m256i spread = _mm256_setr_epi64x(0, 0x0101010101010101, 0x0202020202020202,
@@ -377,6 +378,7 @@ float dot_legacy_direct_avx2(const uint8_t* row, const int8_t* xq, const float* 
   float off_tail = 0;
   alignas(32) float sc[8];
   auto block = [&](const uint8_t* blk, const int8_t* x, float s, __m256 a) {
+    _mm_prefetch(reinterpret_cast<const char*>(blk) + kAhead, _MM_HINT_T0);
     const __m256i xv = loadu256(x);
     __m256i p16;
     if constexpr (kQ8) {
