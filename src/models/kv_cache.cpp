@@ -127,6 +127,12 @@ Status KvSeq::reserve(int32_t n) {
   return Status::Ok();
 }
 
+void KvSeq::extend_keys(std::span<const int32_t> tokens, int32_t n_blocks) {
+  const int32_t bs = arena_->block_size();
+  for (int32_t i = int32_t(keys_.size()); i < n_blocks; ++i)
+    keys_.push_back(KvArena::chain_key(i == 0 ? 0 : keys_.back(), tokens.data() + int64_t(i) * bs, bs));
+}
+
 int32_t KvSeq::attach_prefix(std::span<const int32_t> tokens) {
   if (!arena_->prefix_cache() || n_past_ != 0 || !blocks_.empty()) return 0;
   const int32_t bs = arena_->block_size();
@@ -134,8 +140,7 @@ int32_t KvSeq::attach_prefix(std::span<const int32_t> tokens) {
   const int32_t nb = std::min<int32_t>(int32_t((int64_t(tokens.size()) - 1) / bs), n_ctx_ / bs);
   if (nb <= 0) return 0;
   keys_.clear();
-  for (int32_t i = 0; i < nb; ++i)
-    keys_.push_back(KvArena::chain_key(i == 0 ? 0 : keys_.back(), tokens.data() + int64_t(i) * bs, bs));
+  extend_keys(tokens, nb);
   const int32_t got = arena_->lookup(keys_.data(), tokens.data(), nb, &blocks_);
   keys_.resize(size_t(got));
   shared_blocks_ = got;
@@ -147,8 +152,7 @@ void KvSeq::publish_prefix(std::span<const int32_t> tokens) {
   if (!arena_->prefix_cache()) return;
   const int32_t bs = arena_->block_size();
   const int32_t full = std::min<int32_t>(n_past_, int32_t(tokens.size())) / bs;
-  for (int32_t i = int32_t(keys_.size()); i < full; ++i)
-    keys_.push_back(KvArena::chain_key(i == 0 ? 0 : keys_.back(), tokens.data() + int64_t(i) * bs, bs));
+  extend_keys(tokens, full);
   for (int32_t i = shared_blocks_; i < full; ++i)
     arena_->publish(blocks_[size_t(i)], keys_[size_t(i)], i == 0 ? 0 : keys_[size_t(i - 1)],
                     tokens.data() + int64_t(i) * bs);

@@ -89,6 +89,9 @@ class KvSeq final : public KvCache {
   const KvArena* arena() const { return arena_.get(); }
 
  private:
+  // Appends the chain keys of tokens' full blocks [keys_.size(), n_blocks).
+  void extend_keys(std::span<const int32_t> tokens, int32_t n_blocks);
+
   std::shared_ptr<KvArena> arena_;
   std::vector<int32_t> blocks_;
   int32_t shared_blocks_ = 0;    // leading blocks attached or published

@@ -431,10 +431,10 @@ bool Scheduler::step() {
       if (!s.cache) done.push_back(&s);  // finished
     }
   }
-  // Full blocks written this step become reusable by later requests with the same prefix.
+  // Full blocks written this step become reusable by later requests with the same prefix
+  // (finished sequences have already released their cache).
   for (const Item& it : plan)
-    if (it.s->cache && std::find(done.begin(), done.end(), it.s) == done.end())
-      it.s->cache->publish_prefix(it.s->tokens);
+    if (it.s->cache) it.s->cache->publish_prefix(it.s->tokens);
   if (!done.empty())
     running_.erase(std::remove_if(running_.begin(), running_.end(),
                                   [&](const auto& p) { return std::find(done.begin(), done.end(), p.get()) != done.end(); }),

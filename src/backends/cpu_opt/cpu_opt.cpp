@@ -477,14 +477,14 @@ class CpuOptBackend final : public Backend {
   // two or three KV heads and bounds an item's score buffer on long caches.
   void attention_decode(const std::vector<const AttentionArgs*>& list) {
     constexpr int64_t kMinKeys = 32, kMaxKeys = 512;
-    struct Item {
-      int32_t call, tok, hk;
-      int64_t j0, j1;
-      int64_t part;  // offset of this item's [group][2 + d_v] results in `parts`
-    };
     struct Unit {  // one (call, token, KV head): its items are [first, last)
       int32_t call, tok, hk;
       size_t first, last;
+    };
+    struct Item {
+      size_t unit;
+      int64_t j0, j1;
+      int64_t part;  // offset of this item's [group][2 + d_v] results in `parts`
     };
     int64_t n_units = 0;
     for (const AttentionArgs* a : list) n_units += a->n_tok * a->n_head_kv;
@@ -504,7 +504,7 @@ class CpuOptBackend final : public Backend {
         for (int64_t hk = 0; hk < a.n_head_kv; ++hk) {
           Unit u{int32_t(c), int32_t(t), int32_t(hk), items.size(), 0};
           for (int64_t s = 0; s < splits; ++s) {
-            items.push_back({int32_t(c), int32_t(t), int32_t(hk), nv * s / splits, nv * (s + 1) / splits, n_part});
+            items.push_back({units.size(), nv * s / splits, nv * (s + 1) / splits, n_part});
             n_part += g * (2 + a.d_v);
           }
           u.last = items.size();
@@ -518,16 +518,17 @@ class CpuOptBackend final : public Backend {
       std::vector<const float*> krows, vrows;
       for (int64_t it = b; it < e; ++it) {
         const Item& I = items[size_t(it)];
-        const AttentionArgs& a = *list[size_t(I.call)];
-        const int64_t g = a.n_head / a.n_head_kv, len = I.j1 - I.j0, h0 = I.hk * g;
-        const float* q = a.q + I.tok * a.q_stride_tok + h0 * a.q_stride_head;
+        const Unit& U = units[I.unit];
+        const AttentionArgs& a = *list[size_t(U.call)];
+        const int64_t g = a.n_head / a.n_head_kv, len = I.j1 - I.j0, h0 = U.hk * g;
+        const float* q = a.q + U.tok * a.q_stride_tok + h0 * a.q_stride_head;
         sc.resize(size_t(g * len));
         krows.resize(size_t(len));
         vrows.resize(size_t(len));
         for (int64_t j = 0; j < len; ++j) {
           const int64_t row = a.kv_row(I.j0 + j);
-          krows[size_t(j)] = a.k + row * a.k_stride_tok + I.hk * a.k_stride_head;
-          vrows[size_t(j)] = a.v + row * a.v_stride_tok + I.hk * a.v_stride_head;
+          krows[size_t(j)] = a.k + row * a.k_stride_tok + U.hk * a.k_stride_head;
+          vrows[size_t(j)] = a.v + row * a.v_stride_tok + U.hk * a.v_stride_head;
         }
         float* out = parts.data() + I.part;  // per head: max, sum, acc[d_v]
         for (int64_t h = 0; h < g; ++h) {

@@ -331,6 +331,15 @@ inline uint32_t load_u16(const uint8_t* p) {
   std::memcpy(&v, p, 2);
   return v;
 }
+// Software prefetch, 2 KiB ahead, of every cache line of the kBytes at b (a block or a group
+// of blocks) in the in-place GEMV dots: one thread's rows are a single stream, but the
+// hardware prefetcher restarts on every small matrix and every chunk.
+template <int kBytes>
+inline void prefetch_ahead(const uint8_t* b) {
+  constexpr int kAhead = 2048;
+  for (int o = 0; o < kBytes; o += 64) _mm_prefetch(reinterpret_cast<const char*>(b) + kAhead + o, _MM_HINT_T0);
+}
+
 // The f16 fields of 8 consecutive blocks (kBytes apart) as 8 floats: lane inserts and one
 // vcvtph2ps instead of a scalar convert per block.
 template <int kBytes>
@@ -365,7 +374,6 @@ float dot_legacy_direct_avx2(const uint8_t* row, const int8_t* xq, const float* 
   constexpr int kQs = kQ8 ? 2 : kQh + (kFive ? 4 : 0);
   constexpr int kBytes = kQ8 ? 34 : kQs + 16;
   constexpr float kOff = T == DType::Q4_0 ? 8.0f : T == DType::Q5_0 ? 16.0f : 0.0f;
-  constexpr int kAhead = 2048;  // software prefetch distance in the row (and past its end)
   const __m256i ones16 = _mm256_set1_epi16(1);
   const __m256i low4 = _mm256_set1_epi8(0xf);
   const __m256i spread = _mm256_setr_epi64x(0, 0x0101010101010101, 0x0202020202020202,
@@ -378,7 +386,6 @@ float dot_legacy_direct_avx2(const uint8_t* row, const int8_t* xq, const float* 
   float off_tail = 0;
   alignas(32) float sc[8];
   auto block = [&](const uint8_t* blk, const int8_t* x, float s, __m256 a) {
-    _mm_prefetch(reinterpret_cast<const char*>(blk) + kAhead, _MM_HINT_T0);
     const __m256i xv = loadu256(x);
     __m256i p16;
     if constexpr (kQ8) {
@@ -398,6 +405,7 @@ float dot_legacy_direct_avx2(const uint8_t* row, const int8_t* xq, const float* 
   int64_t b = 0;
   for (; b + 8 <= nb; b += 8) {
     const uint8_t* g = row + b * kBytes;
+    prefetch_ahead<8 * kBytes>(g);
     const __m256 dw = halves8<kBytes>(g);
     _mm256_store_ps(sc, _mm256_mul_ps(dw, _mm256_loadu_ps(xd + b)));
     if constexpr (kHasMin) {
@@ -503,14 +511,6 @@ inline void k4_scales(const uint8_t* s12, uint8_t sc[8], uint8_t mn[8]) {
   std::memcpy(mn, w + 2, 8);
 }
 
-// Software prefetch of the super-block 2 KiB ahead (every cache line it spans), as in the
-// 32-block dots: the GEMV of one thread's rows is a single stream, but the hardware
-// prefetcher restarts on every small matrix and every chunk.
-template <int kBytes>
-inline void prefetch_block(const uint8_t* b) {
-  for (int o = 0; o < kBytes; o += 64) _mm_prefetch(reinterpret_cast<const char*>(b) + 2048 + o, _MM_HINT_T0);
-}
-
 template <bool kFive>
 float dot_q45_k_direct_avx2(const uint8_t* row, const int8_t* xq, const float* xd,
                             const int16_t* xbsum, int64_t ns) {
@@ -523,7 +523,7 @@ float dot_q45_k_direct_avx2(const uint8_t* row, const int8_t* xq, const float* x
   __m256 acc = _mm256_setzero_ps(), off = _mm256_setzero_ps();
   for (int64_t s = 0; s < ns; ++s) {
     const uint8_t* b = row + s * kBytes;
-    prefetch_block<kBytes>(b);
+    prefetch_ahead<kBytes>(b);
     const uint8_t* qs = b + (kFive ? 48 : 16);
     const int8_t* x = xq + s * kQKK;
     alignas(16) uint8_t sc[8], mn[8];
@@ -575,7 +575,7 @@ float dot_q6_k_direct_avx2(const uint8_t* row, const int8_t* xq, const float* xd
   __m256 acc = _mm256_setzero_ps();
   for (int64_t s = 0; s < ns; ++s) {
     const uint8_t* b = row + s * 210;
-    prefetch_block<210>(b);
+    prefetch_ahead<210>(b);
     const int8_t* scl = reinterpret_cast<const int8_t*>(b + 192);
     const int8_t* x = xq + s * kQKK;
     const __m256i sc16 = _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(scl)));
