@@ -272,7 +272,6 @@ std::function<std::optional<int>()> add_serve_mode(CLI::App& bench) {
   sub->add_option("--rate", o->load.rate, "Request rate per second, Poisson arrivals (0 = closed loop)")->check(CLI::Range(0.0, 1e6));
   sub->add_option("--prompt-len", o->load.prompt_len, "Prompt tokens per request")->check(CLI::Range(1, 1 << 20))->capture_default_str();
   sub->add_option("--shared-prefix", o->load.shared_prefix, "Tokens every prompt starts with (a common system prompt), before its own --prompt-len")->check(CLI::Range(0, 1 << 20))->capture_default_str();
-  sub->add_flag("--no-prefix-cache", o->no_prefix_cache, "Start the --compare-batching servers with --no-prefix-cache");
   sub->add_option("--gen-len", o->load.gen_len, "Generated tokens per request")->check(CLI::Range(1, 1 << 20))->capture_default_str();
   sub->add_option("--gen-len-min", o->load.gen_len_min,
                   "Draw each request's length uniformly from [gen-len-min, gen-len] (0 = fixed)")
@@ -283,7 +282,8 @@ std::function<std::optional<int>()> add_serve_mode(CLI::App& bench) {
   sub->add_option("--bad-frac", o->load.bad_frac, "Fraction of requests with bad input")->check(CLI::Range(0.0, 1.0));
   sub->add_option("--seed", o->load.seed, "Seed of the prompts and the schedule");
   sub->add_option("-o,--output", o->output, "md | json")->check(CLI::IsMember({"md", "json"}));
-  sub->add_flag("--compare-batching", o->compare, "Start servers with each --modes and run the same load on each");
+  CLI::Option* compare = sub->add_flag("--compare-batching", o->compare, "Start servers with each --modes and run the same load on each");
+  sub->add_flag("--no-prefix-cache", o->no_prefix_cache, "Start the --compare-batching servers with --no-prefix-cache")->needs(compare);
   sub->add_option("--modes", o->modes, "Batching modes for --compare-batching")->capture_default_str();
   sub->add_option("-m,--model", o->model, "Model for --compare-batching (default: the demo model)");
   sub->add_option("--parallel", o->parallel, "--parallel of the started servers (default: concurrency)")->check(CLI::Range(0, 4096));
