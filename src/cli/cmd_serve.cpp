@@ -213,8 +213,9 @@ void print_report(const std::string& label, const server::LoadReport& r) {
 int run_bench_serve(LoadCli o) {
   std::vector<std::pair<std::string, server::LoadReport>> rows;
   auto one = [&](const std::string& label) -> int {
-    std::fprintf(stderr, "dsrt bench serve: %s: %d requests, concurrency %d, prompt %d, gen %d\n", label.c_str(),
-                 o.load.requests, o.load.concurrency, o.load.prompt_len, o.load.gen_len);
+    std::fprintf(stderr, "dsrt bench serve: %s: %d requests, concurrency %d, prompt %d (+ %d shared), gen %d\n",
+                 label.c_str(), o.load.requests, o.load.concurrency, o.load.prompt_len, o.load.shared_prefix,
+                 o.load.gen_len);
     auto r = server::run_load(o.load);
     if (!r.ok()) return fail("bench serve", r.status().message());
     for (auto& e : r.value().errors) std::fprintf(stderr, "dsrt bench serve: %s\n", e.c_str());
