@@ -6,6 +6,19 @@
 
 namespace dsrt {
 
+void Backend::moe_ffn_shared(const Tensor& x, const Tensor& ids, const Tensor& weights,
+                             const std::vector<ExpertWeights>& experts, const ExpertWeights& shared,
+                             Tensor& y) {
+  moe_ffn(x, ids, weights, experts, y);
+  const int64_t n = x.rows(), f = shared.gate->rows();
+  Tensor g = Tensor::zeros(DType::F32, {n, f}), u = Tensor::zeros(DType::F32, {n, f});
+  Tensor z = Tensor::zeros(DType::F32, {n, x.cols()});
+  matmul_batch({{&x, shared.gate, &g}, {&x, shared.up, &u}});
+  silu_mul(g, u, g);
+  matmul(g, *shared.down, z);
+  add(z, y);
+}
+
 namespace {
 constexpr const char* kOpNames[] = {"matmul",  "matmul_xw", "rms_norm",  "rope",
                                     "softmax", "silu_mul",  "add",       "embedding",
@@ -55,6 +68,14 @@ class FallbackBackend final : public Backend {
                const std::vector<ExpertWeights>& e, Tensor& y) override {
     const DType wt = e.empty() ? DType::F32 : e[0].gate->dtype;
     pick(Op::MoeFfn, wt).moe_ffn(x, ids, w, e, y);
+  }
+  void moe_ffn_shared(const Tensor& x, const Tensor& ids, const Tensor& w,
+                      const std::vector<ExpertWeights>& e, const ExpertWeights& sh, Tensor& y) override {
+    const DType wt = e.empty() ? DType::F32 : e[0].gate->dtype;
+    if (p_->supports(Op::MoeFfn, wt) && p_->supports(Op::MoeFfn, sh.gate->dtype) &&
+        p_->supports(Op::MoeFfn, sh.down->dtype))
+      return p_->moe_ffn_shared(x, ids, w, e, sh, y);
+    Backend::moe_ffn_shared(x, ids, w, e, sh, y);  // routed and shared parts routed separately
   }
 
  private:

@@ -129,6 +129,12 @@ class Backend {
   // y[n, dim] = sum_j weights[i, j] * expert[ids[i, j]](x[i]); y is overwritten.
   virtual void moe_ffn(const Tensor& x, const Tensor& ids, const Tensor& weights,
                        const std::vector<ExpertWeights>& experts, Tensor& y) = 0;
+  // moe_ffn plus an always-active (shared) expert of weight 1: y = moe_ffn(...) + shared(x).
+  // A backend may run the shared expert inside the routed experts' parallel work; the
+  // default runs moe_ffn, then the shared MLP with matmul_batch / silu_mul / matmul / add.
+  virtual void moe_ffn_shared(const Tensor& x, const Tensor& ids, const Tensor& weights,
+                              const std::vector<ExpertWeights>& experts, const ExpertWeights& shared,
+                              Tensor& y);
 };
 
 // The plain scalar reference, kept forever as the oracle for every other kernel.

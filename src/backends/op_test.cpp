@@ -512,6 +512,45 @@ void test_moe(Backend& c, Backend& r, const OpTestOptions& o, Checker& ck) {
   // while a wrong block or scale gives NMSE >= 1e-2.
   // n = 5 spreads the tokens (every expert takes the small-expert fused path); n = 20 sends
   // every token's first choice to expert 0, which then runs the batched matmul path.
+  // moe_ffn_shared: the same routing plus a shared expert twice as wide (as in DeepSeek's
+  // GGUF files, where the shared experts are one wider MLP), of type st, against the
+  // reference's moe_ffn followed by the shared MLP. Same-format shared experts join the
+  // fused path at n = 5; a Q8_0 shared expert next to Q4_K experts (another activation
+  // format) and the n = 20 cases take the separate paths.
+  auto shared_case = [&](DType dt, DType st, int64_t n) {
+    const int64_t ne = 4, k = 2, d = 256, f = 256;
+    std::vector<Tensor> ws;
+    for (int64_t e = 0; e < ne; ++e) {
+      ws.push_back(random_weight(rng, dt, f, d));
+      ws.push_back(random_weight(rng, dt, f, d));
+      ws.push_back(random_weight(rng, dt, d, f));
+    }
+    ws.push_back(random_weight(rng, st, 2 * f, d));
+    ws.push_back(random_weight(rng, st, 2 * f, d));
+    ws.push_back(random_weight(rng, st, d, 2 * f));
+    std::vector<ExpertWeights> ex(ne);
+    for (int64_t e = 0; e < ne; ++e) ex[e] = {&ws[3 * e], &ws[3 * e + 1], &ws[3 * e + 2]};
+    const ExpertWeights sh{&ws[3 * ne], &ws[3 * ne + 1], &ws[3 * ne + 2]};
+    Tensor x = random_f32(rng, {n, d});
+    Tensor ids = Tensor::zeros(DType::I32, {n, k});
+    Tensor w = random_f32(rng, {n, k});
+    for (int64_t i = 0; i < n * k; ++i) ids.ptr<int32_t>()[i] = int32_t((i * 3 + i / k) % ne);
+    Guarded yc({n, d});
+    Tensor yr = Tensor::zeros(DType::F32, {n, d});
+    c.moe_ffn_shared(x, ids, w, ex, sh, yc.t);
+    r.moe_ffn_shared(x, ids, w, ex, sh, yr);
+    ck.add(Op::MoeFfn,
+           "moe_ffn_shared w=" + std::string(dtype_name(dt)) + " shared=" + std::string(dtype_name(st)) +
+               " n=" + std::to_string(n),
+           nmse(yc.t, yr), 3e-3, check_outputs(yc, yr));  // bound as for the quantized moe_ffn below
+  };
+  for (DType dt : {DType::Q8_0, DType::Q4_K})
+    for (int64_t n : {int64_t(1), int64_t(5), int64_t(20)})
+      if (c.supports(Op::MoeFfn, dt)) shared_case(dt, dt, n);
+  if (c.supports(Op::MoeFfn, DType::Q4_K) && c.supports(Op::MoeFfn, DType::Q8_0)) {
+    shared_case(DType::Q4_K, DType::Q6_K, 3);
+    shared_case(DType::Q4_K, DType::Q8_0, 3);
+  }
   for (DType dt : {DType::Q8_0, DType::Q4_0, DType::Q4_K, DType::Q6_K})
     for (int64_t n : {int64_t(5), int64_t(20)}) {
       if (!c.supports(Op::MoeFfn, dt)) continue;

@@ -378,11 +378,11 @@ void DeepSeekModel::ffn(const Layer& L, const Tensor& x, Tensor& y) {
   Tensor ids = Tensor::zeros(DType::I32, {N, ra.top_k});
   Tensor w = Tensor::zeros(DType::F32, {N, ra.top_k});
   be.moe_route(logits, ra, ids, w);         // {N, top_k} ids and weights
-  be.moe_ffn(x, ids, w, L.expert_refs, y);  // {N, hidden}
   if (c.n_shared_experts > 0) {
-    Tensor z = Tensor::zeros(DType::F32, {N, c.hidden_size});
-    mlp(L.shared, x, z);
-    be.add(z, y);
+    const ExpertWeights shared{&L.shared.gate, &L.shared.up, &L.shared.down};
+    be.moe_ffn_shared(x, ids, w, L.expert_refs, shared, y);  // {N, hidden}, shared expert added
+  } else {
+    be.moe_ffn(x, ids, w, L.expert_refs, y);  // {N, hidden}
   }
 }
 

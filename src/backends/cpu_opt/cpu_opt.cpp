@@ -424,37 +424,16 @@ class CpuOptBackend final : public Backend {
   // the weights in place and the token's activations quantized once for all its experts.
   void moe_ffn(const Tensor& x, const Tensor& ids, const Tensor& weights,
                const std::vector<ExpertWeights>& experts, Tensor& y) override {
-    const int64_t n = x.rows(), d = x.cols(), k = ids.cols();
-    std::vector<std::vector<int64_t>> slots(experts.size());  // (token * k + j)
-    for (int64_t s = 0; s < n * k; ++s) {
-      const int32_t e = ids.ptr<int32_t>()[s];
-      DSRT_CHECK(e >= 0 && size_t(e) < experts.size());
-      slots[e].push_back(s);
-    }
-    std::fill(y.f32(), y.f32() + n * d, 0.0f);
-    std::vector<int> small;
-    for (size_t e = 0; e < experts.size(); ++e) {
-      const auto& sl = slots[e];
-      if (sl.empty()) continue;
-      if (int64_t(sl.size()) < kGemmMinRows && fused_expert_ok(experts[e], d)) {
-        small.push_back(int(e));
-        continue;
-      }
-      const ExpertWeights& ew = experts[e];
-      const int64_t m = int64_t(sl.size()), f = ew.gate->rows();
-      Tensor xs = Tensor::zeros(DType::F32, {m, d});
-      for (int64_t r = 0; r < m; ++r)
-        std::copy_n(x.f32() + (sl[r] / k) * d, d, xs.f32() + r * d);
-      Tensor g = Tensor::zeros(DType::F32, {m, f}), u = Tensor::zeros(DType::F32, {m, f});
-      Tensor o = Tensor::zeros(DType::F32, {m, d});
-      matmul(xs, *ew.gate, g);
-      matmul(xs, *ew.up, u);
-      silu_mul(g, u, g);
-      matmul(g, *ew.down, o);
-      for (int64_t r = 0; r < m; ++r)
-        axpy_f32(weights.f32()[sl[r]], o.f32() + r * d, y.f32() + (sl[r] / k) * d, d);
-    }
-    if (!small.empty()) moe_fused(x, k, slots, small, weights, experts, y);
+    moe_impl(x, ids, weights, experts, nullptr, y);
+  }
+
+  // The shared expert joins the routed experts' two parallel regions as one more small
+  // expert (weight 1, every token) when it is small enough and its types fit the fused path:
+  // a decode step then costs two hand-offs for the whole MoE block instead of four.
+  void moe_ffn_shared(const Tensor& x, const Tensor& ids, const Tensor& weights,
+                      const std::vector<ExpertWeights>& experts, const ExpertWeights& shared,
+                      Tensor& y) override {
+    moe_impl(x, ids, weights, experts, &shared, y);
   }
 
  private:
@@ -693,8 +672,60 @@ class CpuOptBackend final : public Backend {
     return opt_.quant == QuantKernels::Generic ? qdot::Isa::Generic : qdot::best_isa();
   }
 
-  // The fused path needs weights the integer kernels read in place, gate and up sharing one
-  // activation format, and one format for down.
+  // One expert's share of an MoE call: the tokens it runs on and their weights.
+  struct ExpertGroup {
+    const ExpertWeights* ew = nullptr;
+    std::vector<int64_t> tok;
+    std::vector<float> wt;
+  };
+
+  void moe_impl(const Tensor& x, const Tensor& ids, const Tensor& weights,
+                const std::vector<ExpertWeights>& experts, const ExpertWeights* shared, Tensor& y) {
+    const int64_t n = x.rows(), d = x.cols(), k = ids.cols();
+    std::vector<ExpertGroup> groups(experts.size() + (shared ? 1 : 0));
+    for (int64_t s = 0; s < n * k; ++s) {
+      const int32_t e = ids.ptr<int32_t>()[s];
+      DSRT_CHECK(e >= 0 && size_t(e) < experts.size());
+      groups[size_t(e)].tok.push_back(s / k);
+      groups[size_t(e)].wt.push_back(weights.f32()[s]);
+    }
+    for (size_t e = 0; e < experts.size(); ++e) groups[e].ew = &experts[e];
+    if (shared) {
+      ExpertGroup& g = groups.back();
+      g.ew = shared;
+      for (int64_t i = 0; i < n; ++i) g.tok.push_back(i), g.wt.push_back(1.0f);
+    }
+    std::fill(y.f32(), y.f32() + n * d, 0.0f);
+    // Small experts whose types match the first small one's activation formats run fused.
+    std::vector<const ExpertGroup*> small;
+    qdot::ActFormat fgu = qdot::ActFormat::None, fdn = qdot::ActFormat::None;
+    for (const ExpertGroup& g : groups) {
+      if (g.tok.empty()) continue;
+      const ExpertWeights& ew = *g.ew;
+      if (int64_t(g.tok.size()) < kGemmMinRows && fused_expert_ok(ew, d)) {
+        const qdot::ActFormat a = qdot::act_format(ew.gate->dtype), b = qdot::act_format(ew.down->dtype);
+        if (small.empty()) fgu = a, fdn = b;
+        if (a == fgu && b == fdn) {
+          small.push_back(&g);
+          continue;
+        }
+      }
+      const int64_t m = int64_t(g.tok.size()), f = ew.gate->rows();
+      Tensor xs = Tensor::zeros(DType::F32, {m, d});
+      for (int64_t r = 0; r < m; ++r) std::copy_n(x.f32() + g.tok[size_t(r)] * d, d, xs.f32() + r * d);
+      Tensor gt = Tensor::zeros(DType::F32, {m, f}), u = Tensor::zeros(DType::F32, {m, f});
+      Tensor o = Tensor::zeros(DType::F32, {m, d});
+      matmul_batch({{&xs, ew.gate, &gt}, {&xs, ew.up, &u}});
+      silu_mul(gt, u, gt);
+      matmul(gt, *ew.down, o);
+      for (int64_t r = 0; r < m; ++r)
+        axpy_f32(g.wt[size_t(r)], o.f32() + r * d, y.f32() + g.tok[size_t(r)] * d, d);
+    }
+    if (!small.empty()) moe_fused(x, small, y);
+  }
+
+  // The fused path needs weights the integer kernels read in place and row lengths that are
+  // whole activation blocks.
   bool fused_expert_ok(const ExpertWeights& ew, int64_t d) const {
     if (opt_.quant == QuantKernels::DecodeF32) return false;
     const DType g = ew.gate->dtype, u = ew.up->dtype, dn = ew.down->dtype;
@@ -705,67 +736,75 @@ class CpuOptBackend final : public Backend {
            ew.gate->rows() % qdot::act_block(qdot::act_format(dn)) == 0;
   }
 
-  void moe_fused(const Tensor& x, int64_t k, const std::vector<std::vector<int64_t>>& slots,
-                 const std::vector<int>& experts_used, const Tensor& weights,
-                 const std::vector<ExpertWeights>& experts, Tensor& y) {
-    const int64_t n = x.rows(), d = x.cols();
+  // y += sum over groups and their tokens of wt * down(silu(gate x) * up x). Groups may have
+  // different FFN widths (the shared expert is usually wider); all share the gate/up and the
+  // down activation formats (moe_impl checks).
+  void moe_fused(const Tensor& x, const std::vector<const ExpertGroup*>& groups, Tensor& y) {
+    const int64_t n = x.rows(), d = x.cols(), ne = int64_t(groups.size());
     const qdot::Isa is = isa();
-    const ExpertWeights& e0 = experts[size_t(experts_used[0])];
-    const int64_t f = e0.gate->rows();
-    const qdot::ActFormat fgu = qdot::act_format(e0.gate->dtype);
-    const qdot::ActFormat fdn = qdot::act_format(e0.down->dtype);
-    for (int e : experts_used) {  // stacked GGUF experts share types and shapes; check anyway
-      const ExpertWeights& ew = experts[size_t(e)];
-      DSRT_CHECK(ew.gate->rows() == f && ew.up->rows() == f && ew.down->rows() == d &&
-                 ew.down->cols() == f && ew.gate->cols() == d &&
-                 qdot::act_format(ew.gate->dtype) == fgu && qdot::act_format(ew.down->dtype) == fdn);
+    const qdot::ActFormat fgu = qdot::act_format(groups[0]->ew->gate->dtype);
+    const qdot::ActFormat fdn = qdot::act_format(groups[0]->ew->down->dtype);
+    // Per group: first slot, first gate/up row (over all groups' rows), first hidden value.
+    std::vector<int64_t> slot0(size_t(ne + 1), 0), row0(size_t(ne + 1), 0), h0(size_t(ne + 1), 0);
+    std::vector<int64_t> ffn(static_cast<size_t>(ne));
+    std::vector<Rows> gate_rows, up_rows, down_rows;
+    for (int64_t i = 0; i < ne; ++i) {
+      const ExpertWeights& ew = *groups[size_t(i)]->ew;
+      const int64_t f = ew.gate->rows(), m = int64_t(groups[size_t(i)]->tok.size());
+      DSRT_CHECK(ew.up->rows() == f && ew.down->rows() == d && ew.down->cols() == f &&
+                 ew.gate->cols() == d && ew.up->cols() == d);
+      ffn[size_t(i)] = f;
+      slot0[size_t(i + 1)] = slot0[size_t(i)] + m;
+      row0[size_t(i + 1)] = row0[size_t(i)] + f;
+      h0[size_t(i + 1)] = h0[size_t(i)] + m * f;
+      gate_rows.emplace_back(*ew.gate);
+      up_rows.emplace_back(*ew.up);
+      down_rows.emplace_back(*ew.down);
     }
-    // Slot rows: expert-major order; first[i] is where expert experts_used[i] starts.
-    std::vector<int64_t> first(experts_used.size() + 1, 0), slot_of;
-    for (size_t i = 0; i < experts_used.size(); ++i) {
-      const auto& sl = slots[size_t(experts_used[i])];
-      first[i + 1] = first[i] + int64_t(sl.size());
-      slot_of.insert(slot_of.end(), sl.begin(), sl.end());
-    }
-    const int64_t ns = first.back(), ne = int64_t(experts_used.size());
-    qdot::QuantizedActs ax, ah;
+    const int64_t ns = slot0.back();
+    qdot::QuantizedActs ax;
     ax.resize(fgu, n, d);
     qdot::quantize_acts(x.f32(), 0, n, &ax);
-    std::vector<float> g(size_t(ns * f)), u(size_t(ns * f)), o(size_t(ns * d));
-    std::vector<Rows> gate_rows, up_rows, down_rows;
-    for (int e : experts_used) {
-      gate_rows.emplace_back(*experts[size_t(e)].gate);
-      up_rows.emplace_back(*experts[size_t(e)].up);
-      down_rows.emplace_back(*experts[size_t(e)].down);
-    }
-    pool_->parallel_for(ne * f, [&](int64_t b, int64_t e, int) {
-      for (int64_t it = b; it < e; ++it) {
-        const int64_t ei = it / f, r = it % f;
-        const ExpertWeights& ew = experts[size_t(experts_used[size_t(ei)])];
+    std::vector<float> g(size_t(h0.back())), u(size_t(h0.back())), o(size_t(ns * d));
+    // Which group a flattened row index belongs to (rows are grouped in order).
+    auto group_of = [](const std::vector<int64_t>& first, int64_t it) {
+      return int64_t(std::upper_bound(first.begin(), first.end(), it) - first.begin()) - 1;
+    };
+    pool_->parallel_for(row0.back(), [&](int64_t b, int64_t e, int) {
+      for (int64_t it = b, ei = group_of(row0, b); it < e; ++it) {
+        while (it >= row0[size_t(ei + 1)]) ++ei;
+        const ExpertGroup& grp = *groups[size_t(ei)];
+        const int64_t r = it - row0[size_t(ei)], f = ffn[size_t(ei)];
         const uint8_t* gr = gate_rows[size_t(ei)](r);
         const uint8_t* ur = up_rows[size_t(ei)](r);
-        for (int64_t q = first[ei]; q < first[ei + 1]; ++q) {
-          const int64_t tok = slot_of[size_t(q)] / k;
-          g[size_t(q * f + r)] = qdot::dot_direct(ew.gate->dtype, gr, ax, tok, is);
-          u[size_t(q * f + r)] = qdot::dot_direct(ew.up->dtype, ur, ax, tok, is);
+        float* gp = g.data() + h0[size_t(ei)] + r;
+        float* up = u.data() + h0[size_t(ei)] + r;
+        for (size_t q = 0; q < grp.tok.size(); ++q) {
+          gp[int64_t(q) * f] = qdot::dot_direct(grp.ew->gate->dtype, gr, ax, grp.tok[q], is);
+          up[int64_t(q) * f] = qdot::dot_direct(grp.ew->up->dtype, ur, ax, grp.tok[q], is);
         }
       }
     });
-    vmath::silu_mul(g.data(), u.data(), g.data(), ns * f);
-    ah.resize(fdn, ns, f);
-    qdot::quantize_acts(g.data(), 0, ns, &ah);
+    vmath::silu_mul(g.data(), u.data(), g.data(), h0.back());
+    std::vector<qdot::QuantizedActs> ah(static_cast<size_t>(ne));
+    for (int64_t i = 0; i < ne; ++i) {
+      ah[size_t(i)].resize(fdn, slot0[size_t(i + 1)] - slot0[size_t(i)], ffn[size_t(i)]);
+      qdot::quantize_acts(g.data() + h0[size_t(i)], 0, ah[size_t(i)].n, &ah[size_t(i)]);
+    }
     pool_->parallel_for(ne * d, [&](int64_t b, int64_t e, int) {
       for (int64_t it = b; it < e; ++it) {
         const int64_t ei = it / d, r = it % d;
-        const ExpertWeights& ew = experts[size_t(experts_used[size_t(ei)])];
+        const ExpertGroup& grp = *groups[size_t(ei)];
         const uint8_t* dr = down_rows[size_t(ei)](r);
-        for (int64_t q = first[ei]; q < first[ei + 1]; ++q)
-          o[size_t(q * d + r)] = qdot::dot_direct(ew.down->dtype, dr, ah, q, is);
+        for (int64_t q = 0; q < int64_t(grp.tok.size()); ++q)
+          o[size_t((slot0[size_t(ei)] + q) * d + r)] =
+              qdot::dot_direct(grp.ew->down->dtype, dr, ah[size_t(ei)], q, is);
       }
     });
-    for (int64_t q = 0; q < ns; ++q) {
-      const int64_t s = slot_of[size_t(q)];
-      axpy_f32(weights.f32()[s], o.data() + q * d, y.f32() + (s / k) * d, d);
+    for (int64_t i = 0; i < ne; ++i) {
+      const ExpertGroup& grp = *groups[size_t(i)];
+      for (size_t q = 0; q < grp.tok.size(); ++q)
+        axpy_f32(grp.wt[q], o.data() + (slot0[size_t(i)] + int64_t(q)) * d, y.f32() + grp.tok[q] * d, d);
     }
   }
 
