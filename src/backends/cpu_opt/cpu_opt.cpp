@@ -314,6 +314,12 @@ class CpuOptBackend final : public Backend {
         const MatmulJob& j = jobs[i];
         const int64_t r = it - first[i], k = j.w->cols();
         const uint8_t* wr = rows[i](r);
+        if (qdot::act_format(j.w->dtype) != qdot::ActFormat::None) {  // this job's rows up to e
+          const int64_t nr = std::min(e, first[i + 1]) - it;
+          qdot::dot_direct_rows(j.w->dtype, wr, rows[i].stride, nr, acts[i], 0, is, j.y->f32() + r, 1);
+          it += nr - 1;
+          continue;
+        }
         float v;
         switch (j.w->dtype) {
           case DType::F32:
@@ -656,8 +662,7 @@ class CpuOptBackend final : public Backend {
         const int64_t nr = std::min(kRowTile, j1 - jt);
         if (in_place) {
           for (int64_t i = 0; i < n; ++i)
-            for (int64_t r = 0; r < nr; ++r)
-              yp[i * m + jt + r] = qdot::dot_direct(w.dtype, wr(jt + r), acts, i, isa);
+            qdot::dot_direct_rows(w.dtype, wr(jt), wr.stride, nr, acts, i, isa, yp + i * m + jt, 1);
           continue;
         }
         for (int64_t r = 0; r < nr; ++r) qdot::unpack_weight_row(w.dtype, wr(jt + r), k, &tile[r]);
@@ -771,18 +776,19 @@ class CpuOptBackend final : public Backend {
       return int64_t(std::upper_bound(first.begin(), first.end(), it) - first.begin()) - 1;
     };
     pool_->parallel_for(row0.back(), [&](int64_t b, int64_t e, int) {
-      for (int64_t it = b, ei = group_of(row0, b); it < e; ++it) {
-        while (it >= row0[size_t(ei + 1)]) ++ei;
+      for (int64_t it = b, ei = group_of(row0, b); it < e; ++ei) {  // the chunk's rows per group
+        const int64_t r = it - row0[size_t(ei)], nr = std::min(e, row0[size_t(ei + 1)]) - it;
         const ExpertGroup& grp = *groups[size_t(ei)];
-        const int64_t r = it - row0[size_t(ei)], f = ffn[size_t(ei)];
-        const uint8_t* gr = gate_rows[size_t(ei)](r);
-        const uint8_t* ur = up_rows[size_t(ei)](r);
-        float* gp = g.data() + h0[size_t(ei)] + r;
-        float* up = u.data() + h0[size_t(ei)] + r;
+        const int64_t f = ffn[size_t(ei)];
         for (size_t q = 0; q < grp.tok.size(); ++q) {
-          gp[int64_t(q) * f] = qdot::dot_direct(grp.ew->gate->dtype, gr, ax, grp.tok[q], is);
-          up[int64_t(q) * f] = qdot::dot_direct(grp.ew->up->dtype, ur, ax, grp.tok[q], is);
+          float* gp = g.data() + h0[size_t(ei)] + int64_t(q) * f + r;
+          float* up = u.data() + h0[size_t(ei)] + int64_t(q) * f + r;
+          qdot::dot_direct_rows(grp.ew->gate->dtype, gate_rows[size_t(ei)](r), gate_rows[size_t(ei)].stride, nr,
+                                ax, grp.tok[q], is, gp, 1);
+          qdot::dot_direct_rows(grp.ew->up->dtype, up_rows[size_t(ei)](r), up_rows[size_t(ei)].stride, nr, ax,
+                                grp.tok[q], is, up, 1);
         }
+        it += nr;
       }
     });
     vmath::silu_mul(g.data(), u.data(), g.data(), h0.back());
@@ -792,13 +798,13 @@ class CpuOptBackend final : public Backend {
       qdot::quantize_acts(g.data() + h0[size_t(i)], 0, ah[size_t(i)].n, &ah[size_t(i)]);
     }
     pool_->parallel_for(ne * d, [&](int64_t b, int64_t e, int) {
-      for (int64_t it = b; it < e; ++it) {
-        const int64_t ei = it / d, r = it % d;
+      for (int64_t it = b; it < e;) {  // the chunk's rows per group
+        const int64_t ei = it / d, r = it % d, nr = std::min(e, (ei + 1) * d) - it;
         const ExpertGroup& grp = *groups[size_t(ei)];
-        const uint8_t* dr = down_rows[size_t(ei)](r);
         for (int64_t q = 0; q < int64_t(grp.tok.size()); ++q)
-          o[size_t((slot0[size_t(ei)] + q) * d + r)] =
-              qdot::dot_direct(grp.ew->down->dtype, dr, ah[size_t(ei)], q, is);
+          qdot::dot_direct_rows(grp.ew->down->dtype, down_rows[size_t(ei)](r), down_rows[size_t(ei)].stride, nr,
+                                ah[size_t(ei)], q, is, o.data() + (slot0[size_t(ei)] + q) * d + r, 1);
+        it += nr;
       }
     });
     for (int64_t i = 0; i < ne; ++i) {

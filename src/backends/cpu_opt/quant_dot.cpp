@@ -365,7 +365,7 @@ inline __m256 halves8(const uint8_t* p) {
 // Q5's 32 high bits spread to bytes by a shuffle, an OR with all-but-one-bit masks and a
 // compare against all ones (0xff where the bit is set).
 template <DType T>
-float dot_legacy_direct_avx2(const uint8_t* row, const int8_t* xq, const float* xd,
+[[gnu::always_inline]] inline float dot_legacy_direct_avx2(const uint8_t* row, const int8_t* xq, const float* xd,
                              const float* xdsum, int64_t nb) {
   constexpr bool kQ8 = T == DType::Q8_0;
   constexpr bool kHasMin = T == DType::Q4_1 || T == DType::Q5_1;
@@ -512,7 +512,7 @@ inline void k4_scales(const uint8_t* s12, uint8_t sc[8], uint8_t mn[8]) {
 }
 
 template <bool kFive>
-float dot_q45_k_direct_avx2(const uint8_t* row, const int8_t* xq, const float* xd,
+[[gnu::always_inline]] inline float dot_q45_k_direct_avx2(const uint8_t* row, const int8_t* xq, const float* xd,
                             const int16_t* xbsum, int64_t ns) {
   constexpr int kBytes = kFive ? 176 : 144;
   const __m256i low4 = _mm256_set1_epi8(0xf);
@@ -561,7 +561,7 @@ float dot_q45_k_direct_avx2(const uint8_t* row, const int8_t* xq, const float* x
   return hsum(_mm256_sub_ps(acc, off));
 }
 
-float dot_q6_k_direct_avx2(const uint8_t* row, const int8_t* xq, const float* xd,
+[[gnu::always_inline]] inline float dot_q6_k_direct_avx2(const uint8_t* row, const int8_t* xq, const float* xd,
                            const int16_t* xbsum, int64_t ns) {
   const __m256i low4 = _mm256_set1_epi8(0xf);
   const __m256i three = _mm256_set1_epi8(3);
@@ -790,6 +790,62 @@ float dot_direct(DType w, const uint8_t* row, const QuantizedActs& a, int64_t i,
 #endif
   DSRT_CHECK(w == DType::Q8_0);
   return dot_q8_0_generic(row, xq, xd, nb);
+}
+
+namespace {
+// The per-row dots above inlined into one loop per type: constants and the dispatch are set
+// up once per call instead of once per row, which matters for the short rows of MoE experts
+// (k = 352: 11 blocks).
+template <class Dot>
+void rows_loop(const uint8_t* row0, size_t stride, int64_t nrows, float* out, int64_t ostride, const Dot& dot) {
+  for (int64_t r = 0; r < nrows; ++r) out[r * ostride] = dot(row0 + size_t(r) * stride);
+}
+}  // namespace
+
+void dot_direct_rows(DType w, const uint8_t* row0, size_t stride, int64_t nrows, const QuantizedActs& a,
+                     int64_t i, Isa isa, float* out, int64_t ostride) {
+#ifdef DSRT_QDOT_AVX2
+  if (isa == Isa::Avx2 && a.fmt == ActFormat::Q8x256) {
+    const int64_t ns = a.k / kQKK;
+    const int8_t* xq = a.q.data() + i * a.k;
+    const float* xd = a.d.data() + i * ns;
+    const int16_t* xb = a.bsum.data() + i * (a.k / 16);
+    switch (w) {
+      case DType::Q4_K:
+        return rows_loop(row0, stride, nrows, out, ostride,
+                         [&](const uint8_t* r) { return dot_q45_k_direct_avx2<false>(r, xq, xd, xb, ns); });
+      case DType::Q5_K:
+        return rows_loop(row0, stride, nrows, out, ostride,
+                         [&](const uint8_t* r) { return dot_q45_k_direct_avx2<true>(r, xq, xd, xb, ns); });
+      case DType::Q6_K:
+        return rows_loop(row0, stride, nrows, out, ostride,
+                         [&](const uint8_t* r) { return dot_q6_k_direct_avx2(r, xq, xd, xb, ns); });
+      default:
+        DSRT_CHECK(false);
+    }
+  }
+  if (isa == Isa::Avx2) {
+    const int64_t nb = a.k / kQK;
+    const int8_t* xq = a.q.data() + i * a.k;
+    const float* xd = a.d.data() + i * nb;
+    const float* xs = a.dsum.data() + i * nb;
+    switch (w) {
+#define DSRT_LEGACY_ROWS(T)                                                                       \
+  case T:                                                                                         \
+    return rows_loop(row0, stride, nrows, out, ostride,                                           \
+                     [&](const uint8_t* r) { return dot_legacy_direct_avx2<T>(r, xq, xd, xs, nb); });
+      DSRT_LEGACY_ROWS(DType::Q8_0)
+      DSRT_LEGACY_ROWS(DType::Q4_0)
+      DSRT_LEGACY_ROWS(DType::Q4_1)
+      DSRT_LEGACY_ROWS(DType::Q5_0)
+      DSRT_LEGACY_ROWS(DType::Q5_1)
+#undef DSRT_LEGACY_ROWS
+      default:
+        break;
+    }
+  }
+#endif
+  for (int64_t r = 0; r < nrows; ++r) out[r * ostride] = dot_direct(w, row0 + size_t(r) * stride, a, i, isa);
 }
 
 }  // namespace dsrt::qdot

@@ -73,5 +73,9 @@ float dot_unpacked(DType w, const UnpackedRow& wr, const QuantizedActs& a, int64
 bool has_direct(DType w, Isa isa);
 // Dot of a weight row read in place (has_direct(w, isa)) with activation row i.
 float dot_direct(DType w, const uint8_t* row, const QuantizedActs& a, int64_t i, Isa isa);
+// out[r * ostride] = dot_direct(w, row0 + r * stride, a, i, isa) for r < nrows, with the
+// type dispatch and the kernels' constants set up once.
+void dot_direct_rows(DType w, const uint8_t* row0, size_t stride, int64_t nrows, const QuantizedActs& a,
+                     int64_t i, Isa isa, float* out, int64_t ostride);
 
 }  // namespace dsrt::qdot
