@@ -98,6 +98,24 @@ int32_t KvArena::lookup(const uint64_t* keys, const int32_t* tokens, int32_t n, 
   return i;
 }
 
+int32_t KvArena::count_live(const uint64_t* keys, const int32_t* tokens, int32_t n) const {
+  std::lock_guard<std::mutex> lk(mu_);
+  if (!prefix_on_) return 0;
+  int32_t live = 0;
+  for (int32_t i = 0; i < n; ++i) {
+    auto it = index_.find(keys[i]);
+    if (it == index_.end()) break;
+    const int32_t b = it->second;
+    const uint64_t parent = i == 0 ? 0 : keys[i - 1];
+    if (parent_[size_t(b)] != parent ||
+        !std::equal(tokens + int64_t(i) * block_size_, tokens + int64_t(i + 1) * block_size_,
+                    tokens_.begin() + int64_t(b) * block_size_))
+      break;
+    live += ref_[size_t(b)] > 0 ? 1 : 0;
+  }
+  return live;
+}
+
 bool KvArena::publish(int32_t b, uint64_t key, uint64_t parent, const int32_t* tokens) {
   std::lock_guard<std::mutex> lk(mu_);
   if (!prefix_on_ || key_[size_t(b)] != 0 || index_.count(key)) return false;
@@ -133,11 +151,29 @@ void KvSeq::extend_keys(std::span<const int32_t> tokens, int32_t n_blocks) {
     keys_.push_back(KvArena::chain_key(i == 0 ? 0 : keys_.back(), tokens.data() + int64_t(i) * bs, bs));
 }
 
+namespace {
+// The blocks attach_prefix looks up: full blocks of tokens[0, size - 1) (the last token is
+// always computed), within the sequence's context.
+int32_t prefix_lookup_blocks(size_t n_tokens, int32_t max_tokens, int32_t bs) {
+  return std::min<int32_t>(int32_t((int64_t(n_tokens) - 1) / bs), max_tokens / bs);
+}
+}  // namespace
+
+int32_t KvArenaPool::live_prefix_blocks(std::span<const int32_t> tokens, int32_t max_tokens) const {
+  if (!arena_->prefix_cache() || tokens.empty()) return 0;
+  const int32_t bs = arena_->block_size();
+  const int32_t nb = prefix_lookup_blocks(tokens.size(), max_tokens, bs);
+  if (nb <= 0) return 0;
+  std::vector<uint64_t> keys;
+  for (int32_t i = 0; i < nb; ++i)
+    keys.push_back(KvArena::chain_key(i == 0 ? 0 : keys.back(), tokens.data() + int64_t(i) * bs, bs));
+  return arena_->count_live(keys.data(), tokens.data(), nb);
+}
+
 int32_t KvSeq::attach_prefix(std::span<const int32_t> tokens) {
   if (!arena_->prefix_cache() || n_past_ != 0 || !blocks_.empty()) return 0;
   const int32_t bs = arena_->block_size();
-  // Full blocks of tokens[0, size - 1): the last token is always computed.
-  const int32_t nb = std::min<int32_t>(int32_t((int64_t(tokens.size()) - 1) / bs), n_ctx_ / bs);
+  const int32_t nb = prefix_lookup_blocks(tokens.size(), n_ctx_, bs);
   if (nb <= 0) return 0;
   keys_.clear();
   extend_keys(tokens, nb);

@@ -41,6 +41,9 @@ class KvArena {
   // Appends to `out` (taking a reference to each) the cached blocks of keys[0..n) in order,
   // stopping at the first one not cached; returns how many.
   int32_t lookup(const uint64_t* keys, const int32_t* tokens, int32_t n, std::vector<int32_t>* out);
+  // Of the blocks lookup would return for keys[0..n), how many are referenced now (held by
+  // running sequences). Takes no references and counts no hits.
+  int32_t count_live(const uint64_t* keys, const int32_t* tokens, int32_t n) const;
   // Registers full block b (held by the caller) under key; false if that key is cached already.
   bool publish(int32_t b, uint64_t key, uint64_t parent, const int32_t* tokens);
   int32_t n_cached() const;
@@ -109,6 +112,7 @@ class KvArenaPool final : public KvPool {
   void enable_prefix_cache() override { arena_->enable_prefix_cache(); }
   int32_t n_cached() const override { return arena_->n_cached(); }
   uint64_t prefix_hit_tokens() const override { return arena_->hit_tokens(); }
+  int32_t live_prefix_blocks(std::span<const int32_t> tokens, int32_t max_tokens) const override;
 
  private:
   std::shared_ptr<KvArena> arena_;

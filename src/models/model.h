@@ -75,6 +75,13 @@ class KvPool {
   virtual void enable_prefix_cache() {}
   virtual int32_t n_cached() const { return 0; }           // free blocks holding a cached prefix
   virtual uint64_t prefix_hit_tokens() const { return 0; }  // positions attached so far
+  // How many of the blocks a new sequence of max_tokens would attach for this prompt are
+  // held by running sequences right now (not counted in n_free(), so attaching them costs
+  // nothing); admission subtracts them from what the prompt needs. Takes no references.
+  virtual int32_t live_prefix_blocks(std::span<const int32_t> tokens, int32_t max_tokens) const {
+    (void)tokens, (void)max_tokens;
+    return 0;
+  }
 };
 
 struct SeqInput {

@@ -282,7 +282,8 @@ void Scheduler::admit() {
   // Continuous batching keeps one free block per running sequence so that decoding seldom has
   // to preempt.
   auto try_start = [&](Seq& s) {
-    const int32_t need = blocks_for(s);
+    // Prompt blocks that running sequences hold already are attached, not taken from the pool.
+    const int32_t need = blocks_for(s) - pool_->live_prefix_blocks(s.tokens, s.max_pos);
     const int32_t headroom = opt_.mode == BatchingMode::kContinuous ? int32_t(running_.size()) : 0;
     if (pool_->n_free() - need < headroom) return false;
     auto c = pool_->new_sequence(s.max_pos);

@@ -234,9 +234,15 @@ TEST(Oracle, PrefixCacheReusesBlocks) {
   }
   EXPECT_EQ(pool.n_free(), 12);
   EXPECT_EQ(pool.n_cached(), 8);
+  EXPECT_EQ(pool.live_prefix_blocks(a, 48), 0);  // cached but released: they count as free
   {
     auto sb = pool.new_sequence(48).value();
     EXPECT_EQ(sb->attach_prefix(a), 32);  // all full blocks but the last token's
+    // Admission's view while sb holds them: a second request with this prompt attaches 8
+    // live blocks (no references taken, no hits counted); one with a shorter context fewer.
+    EXPECT_EQ(pool.live_prefix_blocks(a, 48), 8);
+    EXPECT_EQ(pool.live_prefix_blocks(a, 20), 5);
+    EXPECT_EQ(pool.prefix_hit_tokens(), 32u);
     EXPECT_EQ(sb->n_past(), 32);
     EXPECT_EQ(pool.n_cached(), 0);
     auto r = model.forward({{sb.get(), std::span<const int32_t>(a.data() + 32, 1), false}});
