@@ -241,7 +241,10 @@ void small_tile(const float* x, int64_t ldx, int64_t k, const void* w0, const vo
     if constexpr (NR == 2) b = load_w8<K>(w1, c);
 #pragma GCC unroll 8
     for (int t = 0; t < NT; ++t) {
-      const __m256 xv = _mm256_loadu_ps(x + t * ldx + c);
+      __m256 xv = _mm256_loadu_ps(x + t * ldx + c);
+      // One load per token for both rows: left to itself the compiler folds the load into
+      // each row's FMA, which makes the loop load-bound (14 loads per 12 FMAs).
+      if constexpr (NR == 2) asm("" : "+x"(xv));
       acc[0][t] = _mm256_fmadd_ps(a, xv, acc[0][t]);
       if constexpr (NR == 2) acc[1][t] = _mm256_fmadd_ps(b, xv, acc[1][t]);
     }
