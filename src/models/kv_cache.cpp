@@ -78,42 +78,41 @@ uint64_t KvArena::chain_key(uint64_t parent, const int32_t* tokens, int32_t n) {
   return h == 0 ? 1 : h;
 }
 
-int32_t KvArena::lookup(const uint64_t* keys, const int32_t* tokens, int32_t n, std::vector<int32_t>* out) {
-  std::lock_guard<std::mutex> lk(mu_);
-  if (!prefix_on_) return 0;
-  int32_t i = 0;
-  for (; i < n; ++i) {
+// The cached blocks of keys[0..n) in order, up to the first one not cached (mu_ held).
+void KvArena::match_locked(const uint64_t* keys, const int32_t* tokens, int32_t n, std::vector<int32_t>* out) const {
+  for (int32_t i = 0; i < n; ++i) {
     auto it = index_.find(keys[i]);
-    if (it == index_.end()) break;
+    if (it == index_.end()) return;
     const int32_t b = it->second;
     const uint64_t parent = i == 0 ? 0 : keys[i - 1];
     if (parent_[size_t(b)] != parent ||
         !std::equal(tokens + int64_t(i) * block_size_, tokens + int64_t(i + 1) * block_size_,
                     tokens_.begin() + int64_t(b) * block_size_))
-      break;
-    if (ref_[size_t(b)]++ == 0) lru_.erase(lru_pos_[size_t(b)]);
+      return;
     out->push_back(b);
   }
-  hit_tokens_ += uint64_t(i) * uint64_t(block_size_);
-  return i;
+}
+
+int32_t KvArena::lookup(const uint64_t* keys, const int32_t* tokens, int32_t n, std::vector<int32_t>* out) {
+  std::lock_guard<std::mutex> lk(mu_);
+  if (!prefix_on_) return 0;
+  const size_t first = out->size();
+  match_locked(keys, tokens, n, out);
+  for (size_t j = first; j < out->size(); ++j) {
+    const int32_t b = (*out)[j];
+    if (ref_[size_t(b)]++ == 0) lru_.erase(lru_pos_[size_t(b)]);
+  }
+  const int32_t got = int32_t(out->size() - first);
+  hit_tokens_ += uint64_t(got) * uint64_t(block_size_);
+  return got;
 }
 
 int32_t KvArena::count_live(const uint64_t* keys, const int32_t* tokens, int32_t n) const {
   std::lock_guard<std::mutex> lk(mu_);
   if (!prefix_on_) return 0;
-  int32_t live = 0;
-  for (int32_t i = 0; i < n; ++i) {
-    auto it = index_.find(keys[i]);
-    if (it == index_.end()) break;
-    const int32_t b = it->second;
-    const uint64_t parent = i == 0 ? 0 : keys[i - 1];
-    if (parent_[size_t(b)] != parent ||
-        !std::equal(tokens + int64_t(i) * block_size_, tokens + int64_t(i + 1) * block_size_,
-                    tokens_.begin() + int64_t(b) * block_size_))
-      break;
-    live += ref_[size_t(b)] > 0 ? 1 : 0;
-  }
-  return live;
+  std::vector<int32_t> found;
+  match_locked(keys, tokens, n, &found);
+  return int32_t(std::count_if(found.begin(), found.end(), [&](int32_t b) { return ref_[size_t(b)] > 0; }));
 }
 
 bool KvArena::publish(int32_t b, uint64_t key, uint64_t parent, const int32_t* tokens) {

@@ -50,6 +50,7 @@ class KvArena {
   uint64_t hit_tokens() const;
 
  private:
+  void match_locked(const uint64_t* keys, const int32_t* tokens, int32_t n, std::vector<int32_t>* out) const;
   int32_t n_blocks_, block_size_;
   int64_t row_;
   std::vector<Tensor> layers_;  // [n_blocks * block_size, row]

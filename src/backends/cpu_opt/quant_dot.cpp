@@ -747,55 +747,10 @@ bool has_direct(DType w, Isa isa) {
          w == DType::Q6_K;
 }
 
-float dot_direct(DType w, const uint8_t* row, const QuantizedActs& a, int64_t i, Isa isa) {
-#ifdef DSRT_QDOT_AVX2
-  if (isa == Isa::Avx2 && a.fmt == ActFormat::Q8x256) {
-    const int64_t ns = a.k / kQKK;
-    const int8_t* xq = a.q.data() + i * a.k;
-    const float* xd = a.d.data() + i * ns;
-    const int16_t* xb = a.bsum.data() + i * (a.k / 16);
-    switch (w) {
-      case DType::Q4_K:
-        return dot_q45_k_direct_avx2<false>(row, xq, xd, xb, ns);
-      case DType::Q5_K:
-        return dot_q45_k_direct_avx2<true>(row, xq, xd, xb, ns);
-      case DType::Q6_K:
-        return dot_q6_k_direct_avx2(row, xq, xd, xb, ns);
-      default:
-        DSRT_CHECK(false);
-    }
-  }
-#endif
-  const int64_t nb = a.k / kQK;
-  const int8_t* xq = a.q.data() + i * a.k;
-  const float* xd = a.d.data() + i * nb;
-#ifdef DSRT_QDOT_AVX2
-  if (isa == Isa::Avx2) {
-    const float* xs = a.dsum.data() + i * nb;
-    switch (w) {
-      case DType::Q8_0:
-        return dot_legacy_direct_avx2<DType::Q8_0>(row, xq, xd, xs, nb);
-      case DType::Q4_0:
-        return dot_legacy_direct_avx2<DType::Q4_0>(row, xq, xd, xs, nb);
-      case DType::Q4_1:
-        return dot_legacy_direct_avx2<DType::Q4_1>(row, xq, xd, xs, nb);
-      case DType::Q5_0:
-        return dot_legacy_direct_avx2<DType::Q5_0>(row, xq, xd, xs, nb);
-      case DType::Q5_1:
-        return dot_legacy_direct_avx2<DType::Q5_1>(row, xq, xd, xs, nb);
-      default:
-        break;
-    }
-  }
-#endif
-  DSRT_CHECK(w == DType::Q8_0);
-  return dot_q8_0_generic(row, xq, xd, nb);
-}
-
 namespace {
 // The per-row dots above inlined into one loop per type: constants and the dispatch are set
 // up once per call instead of once per row, which matters for the short rows of MoE experts
-// (k = 352: 11 blocks).
+// (k = 352: 11 blocks). dot_direct is the one-row case.
 template <class Dot>
 void rows_loop(const uint8_t* row0, size_t stride, int64_t nrows, float* out, int64_t ostride, const Dot& dot) {
   for (int64_t r = 0; r < nrows; ++r) out[r * ostride] = dot(row0 + size_t(r) * stride);
@@ -845,7 +800,17 @@ void dot_direct_rows(DType w, const uint8_t* row0, size_t stride, int64_t nrows,
     }
   }
 #endif
-  for (int64_t r = 0; r < nrows; ++r) out[r * ostride] = dot_direct(w, row0 + size_t(r) * stride, a, i, isa);
+  DSRT_CHECK(w == DType::Q8_0);
+  const int64_t nb = a.k / kQK;
+  const int8_t* xq = a.q.data() + i * a.k;
+  const float* xd = a.d.data() + i * nb;
+  rows_loop(row0, stride, nrows, out, ostride, [&](const uint8_t* r) { return dot_q8_0_generic(r, xq, xd, nb); });
+}
+
+float dot_direct(DType w, const uint8_t* row, const QuantizedActs& a, int64_t i, Isa isa) {
+  float v;
+  dot_direct_rows(w, row, 0, 1, a, i, isa, &v, 1);
+  return v;
 }
 
 }  // namespace dsrt::qdot
