@@ -358,8 +358,11 @@ void test_attention(Backend& c, Backend& r, const OpTestOptions& o, Checker& ck)
                                // blocks with a cached past, GQA, and MLA-absorbed-like dims.
                                {100, 130, 4, 2, 64, 64}, {17, 17, 3, 1, 576, 512},
                                // one KV head, >= 8 query heads, few tokens: the MQA decode
-                               // GEMMs (MLA absorbed decode), one and two tokens
+                               // items (MLA absorbed decode): one token over three key
+                               // ranges; two tokens with a d_v % 16 tail; three tokens,
+                               // 20 heads (6-head tiles and a 2-head one), six ranges
                                {1, 300, 16, 1, 576, 512}, {2, 41, 8, 1, 72, 40},
+                               {3, 700, 20, 1, 96, 80},
                                // GQA decode: keys split over items (several 32..512-key
                                // ranges, merged), one short range, MHA
                                {1, 300, 9, 3, 64, 64}, {3, 1100, 12, 4, 128, 128},

@@ -65,7 +65,7 @@ double active_bytes_per_token(const Model& m) {
 
 struct BenchOpts {
   std::string model, threads = "2", output = "md", peer;
-  int n_prompt = 512, n_gen = 128, reps = 3;
+  int n_prompt = 512, n_gen = 128, reps = 3, n_depth = 0;
 };
 
 int run_bench(const BenchOpts& o) {
@@ -75,6 +75,7 @@ int run_bench(const BenchOpts& o) {
     if (t < 1 || t > 1024) return fail("bench", "-t: thread counts must be in 1..1024");
   if (o.n_prompt < 0 || o.n_gen < 0 || (o.n_prompt == 0 && o.n_gen == 0))
     return fail("bench", "-p and -n must be >= 0 and not both 0");
+  if (o.n_depth < 0) return fail("bench", "-d must be >= 0");
   std::vector<json> rows;
   std::mt19937 rng(42);
   double bw = 0;
@@ -93,11 +94,20 @@ int run_bench(const BenchOpts& o) {
       const int n = kind == 0 ? o.n_prompt : o.n_gen;
       if (n == 0) continue;
       std::vector<double> samples_ts, samples_ns;
+      // -d: the test runs after n_depth cached tokens (llama-bench's --n-depth). They are
+      // prefilled once, untimed, in chunks; each repetition truncates back to them.
+      auto cache = model.new_cache(o.n_depth + n + 1);
+      if (!cache.ok()) return fail("bench", cache.status().message());
+      for (int d0 = 0; d0 < o.n_depth; d0 += 512) {
+        std::vector<int32_t> ctx(static_cast<size_t>(std::min(512, o.n_depth - d0)));
+        for (auto& t : ctx) t = tok(rng);
+        auto res = model.forward({{cache.value().get(), ctx, false}});
+        if (!res.ok()) return fail("bench", res.status().message());
+      }
       for (int r = 0; r <= o.reps; ++r) {  // r == 0 is a warm-up
         std::vector<int32_t> toks(static_cast<size_t>(n));
         for (auto& t : toks) t = tok(rng);
-        auto cache = model.new_cache(n + 1);
-        if (!cache.ok()) return fail("bench", cache.status().message());
+        cache.value()->truncate(o.n_depth);
         const auto t0 = Clock::now();
         if (kind == 0) {
           auto res = model.forward({{cache.value().get(), toks, false}});
@@ -112,8 +122,8 @@ int run_bench(const BenchOpts& o) {
         if (r == 0) continue;
         samples_ns.push_back(s * 1e9);
         samples_ts.push_back(n / s);
-        std::fprintf(stderr, "dsrt bench: %s%d t=%d rep %d/%d: %.2f tok/s\n", kind ? "tg" : "pp", n,
-                     threads, r, o.reps, n / s);
+        std::fprintf(stderr, "dsrt bench: %s%d%s t=%d rep %d/%d: %.2f tok/s\n", kind ? "tg" : "pp", n,
+                     o.n_depth ? (" @ d" + std::to_string(o.n_depth)).c_str() : "", threads, r, o.reps, n / s);
       }
       const Stat ts = stats(samples_ts), ns = stats(samples_ns);
       json row = {{"model_filename", o.model},
@@ -124,6 +134,7 @@ int run_bench(const BenchOpts& o) {
                   {"n_threads", threads},
                   {"n_prompt", kind == 0 ? n : 0},
                   {"n_gen", kind == 1 ? n : 0},
+                  {"n_depth", o.n_depth},
                   {"avg_ns", int64_t(ns.mean)},
                   {"stddev_ns", int64_t(ns.sd)},
                   {"avg_ts", ts.mean},
@@ -145,7 +156,7 @@ int run_bench(const BenchOpts& o) {
   if (!o.peer.empty()) {
     const std::string cmd = o.peer + " -m '" + o.model + "' -p " + std::to_string(o.n_prompt) + " -n " +
                             std::to_string(o.n_gen) + " -t " + o.threads + " -r " + std::to_string(o.reps) +
-                            " -o json 2>/dev/null";
+                            (o.n_depth ? " -d " + std::to_string(o.n_depth) : std::string()) + " -o json 2>/dev/null";
     FILE* p = popen(cmd.c_str(), "r");
     std::string out;
     char buf[4096];
@@ -155,7 +166,8 @@ int run_bench(const BenchOpts& o) {
     json pj = json::parse(out, nullptr, false);
     if (rc != 0 || !pj.is_array())
       return fail("bench", "--peer-bench: '" + o.peer + "' did not print llama-bench JSON (exit " +
-                               std::to_string(rc) + "); it must accept -m -p -n -t -r -o json");
+                               std::to_string(rc) + "); it must accept -m -p -n -t -r -o json" +
+                               (o.n_depth ? " -d" : ""));
     for (auto& r : pj) peer_rows.push_back(r);
   }
   if (o.output == "json") {
@@ -164,6 +176,7 @@ int run_bench(const BenchOpts& o) {
     std::printf("%s\n", out.dump(2).c_str());
     return 0;
   }
+  const std::string depth_label = o.n_depth ? " @ d" + std::to_string(o.n_depth) : "";
   std::printf("| model | size | params | threads | test | t/s | weight GB/s (of %.1f read) |\n", bw);
   std::printf("|---|---:|---:|---:|---|---:|---:|\n");
   for (const json& r : rows) {
@@ -172,18 +185,18 @@ int run_bench(const BenchOpts& o) {
     if (tg)
       std::snprintf(bwc, sizeof bwc, "%.2f (%.0f%%)", r["dsrt_weight_gbs"].get<double>(),
                     100 * r["dsrt_bw_fraction"].get<double>());
-    std::printf("| %s | %.2f MiB | %lld | %d | %s%d | %.2f ± %.2f | %s |\n",
+    std::printf("| %s | %.2f MiB | %lld | %d | %s%d%s | %.2f ± %.2f | %s |\n",
                 r["model_type"].get<std::string>().c_str(), r["model_size"].get<double>() / 1048576.0,
                 (long long)r["model_n_params"].get<int64_t>(), r["n_threads"].get<int>(), tg ? "tg" : "pp",
-                tg ? r["n_gen"].get<int>() : r["n_prompt"].get<int>(), r["avg_ts"].get<double>(),
+                tg ? r["n_gen"].get<int>() : r["n_prompt"].get<int>(), depth_label.c_str(), r["avg_ts"].get<double>(),
                 r["stddev_ts"].get<double>(), bwc);
   }
   for (const json& pr : peer_rows) {
     const int np = pr.value("n_prompt", 0), ng = pr.value("n_gen", 0), th = pr.value("n_threads", 0);
     for (const json& r : rows)
-      if (r["n_prompt"] == np && r["n_gen"] == ng && r["n_threads"] == th)
-        std::printf("| peer | | | %d | %s%d | %.2f | dsrt/peer = %.2f |\n", th, ng ? "tg" : "pp", ng ? ng : np,
-                    pr.value("avg_ts", 0.0), r["avg_ts"].get<double>() / pr.value("avg_ts", 1.0));
+      if (r["n_prompt"] == np && r["n_gen"] == ng && r["n_threads"] == th && pr.value("n_depth", 0) == o.n_depth)
+        std::printf("| peer | | | %d | %s%d%s | %.2f | dsrt/peer = %.2f |\n", th, ng ? "tg" : "pp", ng ? ng : np,
+                    depth_label.c_str(), pr.value("avg_ts", 0.0), r["avg_ts"].get<double>() / pr.value("avg_ts", 1.0));
   }
   return 0;
 }
@@ -194,6 +207,8 @@ DSRT_COMMAND(bench_cmd, "bench", "Prompt-processing and generation throughput (l
                app.add_option("-m,--model", o->model, "Model (required unless a sub-mode is given)");
                app.add_option("-p,--n-prompt", o->n_prompt, "Prompt tokens (pp test; 0 = skip)");
                app.add_option("-n,--n-gen", o->n_gen, "Generated tokens (tg test; 0 = skip)");
+               app.add_option("-d,--n-depth", o->n_depth, "Run the tests after this many cached context tokens (llama-bench -d)")
+                   ->check(CLI::Range(0, 1 << 20));
                app.add_option("-t,--threads", o->threads, "Thread counts, comma-separated");
                app.add_option("-r,--repetitions", o->reps, "Repetitions")->check(CLI::Range(1, 1000));
                app.add_option("-o,--output", o->output, "md | json")->check(CLI::IsMember({"md", "json"}));

@@ -97,6 +97,16 @@ TEST(Cli, BenchJsonHasLlamaBenchFields) {
   EXPECT_EQ(j[1]["n_gen"], 4);
   EXPECT_GT(j[1]["avg_ts"].get<double>(), 0);
   EXPECT_TRUE(j[1].contains("dsrt_bw_fraction"));
+  EXPECT_EQ(j[0]["n_depth"], 0);
+  // -d: the same tests after 20 cached context tokens, labelled like llama-bench's rows.
+  out = run(test::dsrt_binary() + " bench -m " + kCkpt + " -p 8 -n 4 -d 20 -t 1 -r 1 -o json 2>/dev/null", &rc);
+  ASSERT_EQ(rc, 0) << out;
+  const json jd = json::parse(out.substr(out.find('[')));
+  ASSERT_EQ(jd.size(), 2u);
+  EXPECT_EQ(jd[0]["n_depth"], 20);
+  EXPECT_GT(jd[1]["avg_ts"].get<double>(), 0);
+  out = run(test::dsrt_binary() + " bench -m " + kCkpt + " -p 8 -n 4 -d 20 -t 1 -r 1 2>/dev/null", &rc);
+  EXPECT_NE(out.find("tg4 @ d20"), std::string::npos) << out;
   out = run(test::dsrt_binary() + " bench -m " + kCkpt + " -t 0", &rc);
   EXPECT_NE(rc, 0);
   EXPECT_NE(out.find("thread counts"), std::string::npos) << out;

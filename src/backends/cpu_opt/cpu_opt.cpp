@@ -552,31 +552,97 @@ class CpuOptBackend final : public Backend {
   }
 
   // Decode with one KV head shared by many query heads (MLA's absorbed form: 16+ heads over
-  // the latent cache): per token, S = Q Kᵀ for all heads at once and O = P V as GEMMs split
-  // over the keys / value columns, so each cache row is read once per token, not once per
-  // head as in the per-(token, head) loop.
+  // the latent cache) as split-key items in one parallel region: an item takes a range of up
+  // to kMaxKeys keys of one token for all heads; scores come from gemm's small tiles (2 keys
+  // x 6 heads of vector accumulators, keys read in place through the block table), P V from
+  // 6-head x 16-column tiles that read each value row once per 6 heads; the ranges of a
+  // token are merged after the region (flash-decoding, as attention_decode). Before, two
+  // packed GEMMs per token and layer (two regions, K and V copied into panels) reached ~40
+  // GFLOP/s on 2 threads at every context length.
   void attention_mqa_decode(const AttentionArgs& a) {
-    const int64_t H = a.n_head;
-    std::vector<float> s;
+    constexpr int64_t kMinKeys = 16, kMaxKeys = 128;
+    const int64_t H = a.n_head, dv = a.d_v, dv16 = dv / 16 * 16;
+    struct Item {
+      int64_t tok, j0, j1;
+      int64_t part;  // offset of this item's [H][2 + d_v] results in `parts`
+    };
+    std::vector<Item> items;
+    std::vector<std::pair<size_t, size_t>> tok_items(size_t(a.n_tok));
+    const int64_t want = 4 * int64_t(pool_->size());
+    int64_t n_part = 0;
     for (int64_t t = 0; t < a.n_tok; ++t) {
-      const int64_t nv = std::min<int64_t>(a.q_pos[t] + 1, a.n_kv);
-      float* out = a.out + t * a.o_stride_tok;
-      if (nv <= 0) {
-        for (int64_t h = 0; h < H; ++h) std::fill_n(out + h * a.o_stride_head, a.d_v, 0.0f);
-        continue;
+      const int64_t nv = std::clamp<int64_t>(a.q_pos[t] + 1, 0, a.n_kv);
+      const int64_t splits = nv == 0 ? 0
+                                     : std::max((nv + kMaxKeys - 1) / kMaxKeys,
+                                                std::min(want, (nv + kMinKeys - 1) / kMinKeys));
+      tok_items[size_t(t)].first = items.size();
+      for (int64_t sp = 0; sp < splits; ++sp) {
+        items.push_back({t, nv * sp / splits, nv * (sp + 1) / splits, n_part});
+        n_part += H * (2 + dv);
       }
-      s.resize(size_t(H * nv));
-      gemm::gemm_f32(
-          a.q + t * a.q_stride_tok, a.q_stride_head, H, a.d_k, nv,
-          [&](int64_t j, float* row) { std::copy_n(a.k + a.kv_row(j) * a.k_stride_tok, a.d_k, row); },
-          s.data(), nv, pool_.get());
-      for (int64_t h = 0; h < H; ++h) softmax_row(s.data() + h * nv, nv, nv, a.scale);
-      gemm::gemm_f32_wt(
-          s.data(), nv, H, nv, a.d_v,
-          [&](int64_t j, int64_t c0, int nc, float* row) {
-            std::copy_n(a.v + a.kv_row(j) * a.v_stride_tok + c0, nc, row);
-          },
-          out, a.o_stride_head, pool_.get());
+      tok_items[size_t(t)].second = items.size();
+    }
+    std::vector<float> parts(static_cast<size_t>(n_part));
+    pool_->parallel_for(int64_t(items.size()), [&](int64_t b, int64_t e, int) {
+      std::vector<float> sc;
+      std::vector<const float*> krows, vrows;
+      for (int64_t it = b; it < e; ++it) {
+        const Item& I = items[size_t(it)];
+        const int64_t len = I.j1 - I.j0;
+        const float* q = a.q + I.tok * a.q_stride_tok;
+        sc.resize(size_t(H * len));
+        krows.resize(size_t(len));
+        vrows.resize(size_t(len));
+        for (int64_t j = 0; j < len; ++j) {
+          const int64_t row = a.kv_row(I.j0 + j);
+          krows[size_t(j)] = a.k + row * a.k_stride_tok;
+          vrows[size_t(j)] = a.v + row * a.v_stride_tok;
+        }
+        // sc[h][j] = q_h . k_j, two keys per tile
+        for (int64_t j = 0; j < len; j += 2)
+          gemm::small_rows_f32(q, a.q_stride_head, H, a.d_k, krows[size_t(j)],
+                               j + 1 < len ? krows[size_t(j + 1)] : nullptr, sc.data() + j, len);
+        float* out = parts.data() + I.part;  // per head: max, sum, acc[d_v]
+        for (int64_t h = 0; h < H; ++h) {
+          float* s = sc.data() + h * len;
+          for (int64_t j = 0; j < len; ++j) s[j] *= a.scale;
+          const float mx = *std::max_element(s, s + len);
+          out[h * (2 + dv)] = mx;
+          out[h * (2 + dv) + 1] = vmath::exp_sub_sum(s, len, mx);  // s becomes exp(s - mx)
+        }
+        for (int64_t h0 = 0; h0 < H; h0 += 6) {
+          const int nh = int(std::min<int64_t>(6, H - h0));
+          for (int64_t c0 = 0; c0 < dv16; c0 += 16)
+            gemm::pv_tile16(sc.data() + h0 * len, len, nh, vrows.data(), len, c0,
+                            out + h0 * (2 + dv) + 2 + c0, 2 + dv);
+        }
+        for (int64_t h = 0; h < H; ++h)  // the last d_v % 16 columns
+          for (int64_t c = dv16; c < dv; ++c) {
+            float acc = 0;
+            for (int64_t j = 0; j < len; ++j) acc += sc[size_t(h * len + j)] * vrows[size_t(j)][c];
+            out[h * (2 + dv) + 2 + c] = acc;
+          }
+      }
+    });
+    // Merge: o = sum_s exp(m_s - M) acc_s / sum_s exp(m_s - M) l_s with M = max_s m_s.
+    for (int64_t t = 0; t < a.n_tok; ++t) {
+      const auto [first, last] = tok_items[size_t(t)];
+      for (int64_t h = 0; h < H; ++h) {
+        float* o = a.out + t * a.o_stride_tok + h * a.o_stride_head;
+        std::fill_n(o, dv, 0.0f);
+        if (first == last) continue;
+        auto part = [&](size_t i) { return parts.data() + items[i].part + h * (2 + dv); };
+        float mx = -INFINITY;
+        for (size_t i = first; i < last; ++i) mx = std::max(mx, part(i)[0]);
+        float sum = 0;
+        for (size_t i = first; i < last; ++i) {
+          const float w = std::exp(part(i)[0] - mx);
+          sum += w * part(i)[1];
+          axpy_f32(w, part(i) + 2, o, dv);
+        }
+        const float inv = 1.0f / sum;
+        for (int64_t c = 0; c < dv; ++c) o[c] *= inv;
+      }
     }
   }
 

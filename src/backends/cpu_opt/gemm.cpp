@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "core/dtype.h"
+#include "core/status.h"
 
 #if defined(__AVX2__) && defined(__FMA__)
 #include <immintrin.h>
@@ -303,6 +304,61 @@ void small_all(const float* x, int64_t ldx, int64_t n, int64_t k, int64_t m, con
 }
 
 }  // namespace
+
+void small_rows_f32(const float* x, int64_t ldx, int64_t n, int64_t k, const float* w0,
+                    const float* w1, float* y, int64_t ldy) {
+  if (w1) {
+    small_rows<HalfKind::F32, 2>(x, ldx, n, k, w0, w1, y, ldy);
+  } else {
+    small_rows<HalfKind::F32, 1>(x, ldx, n, k, w0, nullptr, y, ldy);
+  }
+}
+
+namespace {
+template <int NH>
+void pv_tile(const float* p, int64_t ldp, const float* const* rows, int64_t n, int64_t c0, float* o,
+             int64_t ldo) {
+#ifdef DSRT_GEMM_AVX2
+  __m256 acc[NH][2];
+#pragma GCC unroll 6
+  for (int h = 0; h < NH; ++h) acc[h][0] = acc[h][1] = _mm256_setzero_ps();
+  for (int64_t j = 0; j < n; ++j) {
+    const __m256 v0 = _mm256_loadu_ps(rows[j] + c0), v1 = _mm256_loadu_ps(rows[j] + c0 + 8);
+#pragma GCC unroll 6
+    for (int h = 0; h < NH; ++h) {
+      const __m256 pj = _mm256_broadcast_ss(p + h * ldp + j);
+      acc[h][0] = _mm256_fmadd_ps(pj, v0, acc[h][0]);
+      acc[h][1] = _mm256_fmadd_ps(pj, v1, acc[h][1]);
+    }
+  }
+#pragma GCC unroll 6
+  for (int h = 0; h < NH; ++h) {
+    _mm256_storeu_ps(o + h * ldo, acc[h][0]);
+    _mm256_storeu_ps(o + h * ldo + 8, acc[h][1]);
+  }
+#else
+  float acc[NH][16] = {};
+  for (int64_t j = 0; j < n; ++j)
+    for (int h = 0; h < NH; ++h)
+      for (int c = 0; c < 16; ++c) acc[h][c] += p[h * ldp + j] * rows[j][c0 + c];
+  for (int h = 0; h < NH; ++h)
+    for (int c = 0; c < 16; ++c) o[h * ldo + c] = acc[h][c];
+#endif
+}
+}  // namespace
+
+void pv_tile16(const float* p, int64_t ldp, int nh, const float* const* rows, int64_t n,
+               int64_t c0, float* o, int64_t ldo) {
+  switch (nh) {
+    case 6: return pv_tile<6>(p, ldp, rows, n, c0, o, ldo);
+    case 5: return pv_tile<5>(p, ldp, rows, n, c0, o, ldo);
+    case 4: return pv_tile<4>(p, ldp, rows, n, c0, o, ldo);
+    case 3: return pv_tile<3>(p, ldp, rows, n, c0, o, ldo);
+    case 2: return pv_tile<2>(p, ldp, rows, n, c0, o, ldo);
+    case 1: return pv_tile<1>(p, ldp, rows, n, c0, o, ldo);
+    default: DSRT_CHECK(false);
+  }
+}
 
 void gemm_small(const float* x, int64_t ldx, int64_t n, int64_t k, int64_t m, const void* w,
                 int64_t ldw, HalfKind kind, float* y, int64_t ldy, ThreadPool& pool) {

@@ -50,4 +50,14 @@ enum class HalfKind { F32, F16, BF16 };
 void gemm_small(const float* x, int64_t ldx, int64_t n, int64_t k, int64_t m, const void* w,
                 int64_t ldw, HalfKind kind, float* y, int64_t ldy, ThreadPool& pool);
 
+// One tile of gemm_small on the calling thread: y[t * ldy + r] = x[t] . w_r for t < n and
+// the F32 rows w_0 = w0 and (if w1 is not null) w_1 = w1, each of k floats. For products
+// whose "weight" rows are scattered (keys in a paged KV cache).
+void small_rows_f32(const float* x, int64_t ldx, int64_t n, int64_t k, const float* w0,
+                    const float* w1, float* y, int64_t ldy);
+// o[h * ldo + c] = sum_j p[h * ldp + j] * rows[j][c0 + c] for h < nh, c < 16, j < n: 16
+// output columns of P V for nh (<= 6) rows of P with V given by row pointers, the values of a
+// row read once for all nh rows (a 6 x 16 tile of accumulators). Ends with c0 + 16 <= d.
+void pv_tile16(const float* p, int64_t ldp, int nh, const float* const* rows, int64_t n,
+               int64_t c0, float* o, int64_t ldo);
 }  // namespace dsrt::gemm
