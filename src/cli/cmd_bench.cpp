@@ -88,6 +88,11 @@ int run_bench(const BenchOpts& o) {
     const double load_s = std::chrono::duration<double>(Clock::now() - tload).count();
     Model& model = *m.value();
     const ModelConfig& c = model.config();
+    const int64_t need = int64_t(o.n_depth) + std::max(o.n_prompt, o.n_gen) + 1;
+    if (need > c.max_position_embeddings)
+      return fail("bench", "-d " + std::to_string(o.n_depth) + " plus -p/-n needs " + std::to_string(need) +
+                               " positions; " + o.model + " has a context of " +
+                               std::to_string(c.max_position_embeddings));
     if (bw == 0) bw = measure_read_bandwidth(threads);
     std::uniform_int_distribution<int32_t> tok(0, c.vocab_size - 1);
     for (int kind = 0; kind < 2; ++kind) {

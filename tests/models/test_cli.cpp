@@ -107,6 +107,10 @@ TEST(Cli, BenchJsonHasLlamaBenchFields) {
   EXPECT_GT(jd[1]["avg_ts"].get<double>(), 0);
   out = run(test::dsrt_binary() + " bench -m " + kCkpt + " -p 8 -n 4 -d 20 -t 1 -r 1 2>/dev/null", &rc);
   EXPECT_NE(out.find("tg4 @ d20"), std::string::npos) << out;
+  // A depth (or prompt) beyond the model's context is refused up front, not allocated.
+  out = run(test::dsrt_binary() + " bench -m " + kCkpt + " -p 0 -n 4 -d 1000000 -r 1", &rc);
+  EXPECT_NE(rc, 0);
+  EXPECT_NE(out.find("context of"), std::string::npos) << out;
   out = run(test::dsrt_binary() + " bench -m " + kCkpt + " -t 0", &rc);
   EXPECT_NE(rc, 0);
   EXPECT_NE(out.find("thread counts"), std::string::npos) << out;
