@@ -1,6 +1,7 @@
 #include "server/server.h"
 
 #include <httplib.h>
+#include <sys/socket.h>
 
 #include <chrono>
 #include <ctime>
@@ -106,15 +107,23 @@ ApiServer::~ApiServer() {
   if (engine_) engine_->scheduler.reset();
 }
 
+// cpp-httplib (Debian's is a compiled library, so its CPPHTTPLIB_LISTEN_BACKLOG cannot be
+// changed from here) listens with an accept queue of 5. Sixteen clients connecting at once
+// to a busy server overflowed it (the kernel's ListenOverflows counter) and a few requests
+// of a load test failed with read errors; listen() again on the bound socket raises the
+// queue (capped by net.core.somaxconn).
+constexpr int kListenBacklog = 1024;
+
 Result<int> ApiServer::bind() {
-  if (opt_.port == 0) {
-    const int p = http_->bind_to_any_port(opt_.host);
-    if (p <= 0) return Status::Error("cannot bind " + opt_.host + " to a free port");
-    return p;
-  }
-  if (!http_->bind_to_port(opt_.host, opt_.port))
+  int port = opt_.port;
+  if (port == 0) {
+    port = http_->bind_to_any_port(opt_.host);
+    if (port <= 0) return Status::Error("cannot bind " + opt_.host + " to a free port");
+  } else if (!http_->bind_to_port(opt_.host, opt_.port)) {
     return Status::Error("cannot bind " + opt_.host + ":" + std::to_string(opt_.port) + " (in use, or not an address of this host)");
-  return opt_.port;
+  }
+  if (listen_fd_ >= 0) ::listen(listen_fd_, kListenBacklog);
+  return port;
 }
 
 void ApiServer::listen() { http_->listen_after_bind(); }
@@ -142,6 +151,12 @@ void ApiServer::routes() {
   s.set_payload_max_length(opt_.max_body_bytes);
   s.set_read_timeout(30, 0);
   s.set_write_timeout(30, 0);
+  // Remember the listening socket (httplib's own options kept) so bind() can lengthen its
+  // accept queue; see there.
+  s.set_socket_options([this](socket_t fd) {
+    httplib::default_socket_options(fd);
+    listen_fd_ = int(fd);
+  });
   s.set_logger([this](const httplib::Request& req, const httplib::Response& res) { count(req.path, res.status); });
   // Everything the server answers with an error status and no body of its own (unknown
   // routes, 413 from the body limit, 400 from a malformed request line) gets an OpenAI error.

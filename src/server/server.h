@@ -62,6 +62,7 @@ class ApiServer {
 
   ServerOptions opt_;
   std::unique_ptr<httplib::Server> http_;
+  int listen_fd_ = -1;  // the listening socket, once bound
   std::unique_ptr<Engine> engine_;
   std::atomic<bool> ready_{false};
   std::string load_error_;
