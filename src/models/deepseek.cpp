@@ -137,8 +137,9 @@ class DeepSeekModel final : public Model {
 
   // The absorbed form's per-head k_b (W_UK^T) and v_b (W_UV). From llama.cpp's split
   // attn_k_b / attn_v_b: views of the file's tensors in their stored dtype. From a combined
-  // kv_b_proj (HF, older GGUF): v_b are row views of it; k_b is W_UK transposed into F32 at
-  // load (4 * H * r * nope bytes per layer), as a matmul weight needs [out = r, in = nope].
+  // kv_b_proj (HF, older GGUF): v_b are row views of it; k_b is W_UK transposed at load, as a
+  // matmul weight needs [out = r, in = nope]: in BF16/F16 for such sources (2 * H * r * nope
+  // bytes per layer), in F32 otherwise (4 * H * r * nope).
   Status load_absorbed_kv_b(WeightLoader& wl, const std::string& p, Layer* L) {
     const ModelConfig& c = config_;
     const int64_t H = c.num_attention_heads, r = c.kv_lora_rank;
@@ -154,10 +155,18 @@ class DeepSeekModel final : public Model {
       return Status::Ok();
     }
     DSRT_ASSIGN_OR_RETURN(Tensor kvb, wl.matrix(p + "self_attn.kv_b_proj.weight", H * row, r));
-    Tensor kt = Tensor::zeros(DType::F32, {H * r, nope}, kvb.name + " (W_UK^T)");
+    // 16-bit sources transpose exactly into their own type (half the bytes of F32: ~1 GiB
+    // less for a BF16 V3 checkpoint); the rest (FP8 block-scaled, quantized) decode to F32.
+    const bool half = kvb.dtype == DType::BF16 || kvb.dtype == DType::F16;
+    Tensor kt = Tensor::zeros(half ? kvb.dtype : DType::F32, {H * r, nope}, kvb.name + " (W_UK^T)");
     std::vector<float> buf(static_cast<size_t>(r));
     for (int64_t h = 0; h < H; ++h)
       for (int64_t i = 0; i < nope; ++i) {  // W_UK[h][i][c] -> k_b[h][c][i]
+        if (half) {
+          const auto* src = reinterpret_cast<const uint16_t*>(kvb.row_ptr(h * row + i));
+          for (int64_t cc = 0; cc < r; ++cc) kt.ptr<uint16_t>()[(h * r + cc) * nope + i] = src[cc];
+          continue;
+        }
         weight_row_to_f32(kvb, h * row + i, buf.data());
         for (int64_t cc = 0; cc < r; ++cc) kt.f32()[(h * r + cc) * nope + i] = buf[size_t(cc)];
       }
