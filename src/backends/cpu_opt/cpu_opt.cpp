@@ -454,6 +454,25 @@ class CpuOptBackend final : public Backend {
     std::fill(s + nv, s + width, 0.0f);
   }
 
+  // One head's output from the partial results of its key ranges [first, last): part(i)
+  // points at range i's max m_i, sum of exponentials l_i and unnormalised output acc_i[d_v];
+  // o = sum_i exp(m_i - M) acc_i / sum_i exp(m_i - M) l_i with M = max_i m_i (0 if none).
+  template <class Part>
+  static void merge_key_ranges(const Part& part, size_t first, size_t last, int64_t dv, float* o) {
+    std::fill_n(o, dv, 0.0f);
+    if (first == last) return;
+    float mx = -INFINITY;
+    for (size_t i = first; i < last; ++i) mx = std::max(mx, part(i)[0]);
+    float sum = 0;
+    for (size_t i = first; i < last; ++i) {
+      const float w = std::exp(part(i)[0] - mx);
+      sum += w * part(i)[1];
+      axpy_f32(w, part(i) + 2, o, dv);
+    }
+    const float inv = 1.0f / sum;
+    for (int64_t c = 0; c < dv; ++c) o[c] *= inv;
+  }
+
   // Decode-sized attention as split-key ("flash decoding") work items: (call, query token,
   // KV head, key range). An item runs all query heads of the KV head's group over its keys,
   // so each key and value row is read once per group, and leaves per head a local max, sum
@@ -528,25 +547,13 @@ class CpuOptBackend final : public Backend {
         }
       }
     });
-    // Merge: o = sum_s exp(m_s - M) acc_s / sum_s exp(m_s - M) l_s with M = max_s m_s.
-    for (const Unit& u : units) {
+    for (const Unit& u : units) {  // merge the key ranges of each (token, head)
       const AttentionArgs& a = *list[size_t(u.call)];
       const int64_t g = a.n_head / a.n_head_kv;
       for (int64_t h = 0; h < g; ++h) {
         float* o = a.out + u.tok * a.o_stride_tok + (u.hk * g + h) * a.o_stride_head;
-        std::fill_n(o, a.d_v, 0.0f);
-        if (u.first == u.last) continue;
-        auto part = [&](size_t i) { return parts.data() + items[i].part + h * (2 + a.d_v); };
-        float mx = -INFINITY;
-        for (size_t i = u.first; i < u.last; ++i) mx = std::max(mx, part(i)[0]);
-        float sum = 0;
-        for (size_t i = u.first; i < u.last; ++i) {
-          const float w = std::exp(part(i)[0] - mx);
-          sum += w * part(i)[1];
-          axpy_f32(w, part(i) + 2, o, a.d_v);
-        }
-        const float inv = 1.0f / sum;
-        for (int64_t c = 0; c < a.d_v; ++c) o[c] *= inv;
+        merge_key_ranges([&](size_t i) { return parts.data() + items[i].part + h * (2 + a.d_v); },
+                         u.first, u.last, a.d_v, o);
       }
     }
   }
@@ -624,24 +631,12 @@ class CpuOptBackend final : public Backend {
           }
       }
     });
-    // Merge: o = sum_s exp(m_s - M) acc_s / sum_s exp(m_s - M) l_s with M = max_s m_s.
-    for (int64_t t = 0; t < a.n_tok; ++t) {
+    for (int64_t t = 0; t < a.n_tok; ++t) {  // merge the key ranges of each (token, head)
       const auto [first, last] = tok_items[size_t(t)];
       for (int64_t h = 0; h < H; ++h) {
         float* o = a.out + t * a.o_stride_tok + h * a.o_stride_head;
-        std::fill_n(o, dv, 0.0f);
-        if (first == last) continue;
-        auto part = [&](size_t i) { return parts.data() + items[i].part + h * (2 + dv); };
-        float mx = -INFINITY;
-        for (size_t i = first; i < last; ++i) mx = std::max(mx, part(i)[0]);
-        float sum = 0;
-        for (size_t i = first; i < last; ++i) {
-          const float w = std::exp(part(i)[0] - mx);
-          sum += w * part(i)[1];
-          axpy_f32(w, part(i) + 2, o, dv);
-        }
-        const float inv = 1.0f / sum;
-        for (int64_t c = 0; c < dv; ++c) o[c] *= inv;
+        merge_key_ranges([&](size_t i) { return parts.data() + items[i].part + h * (2 + dv); }, first,
+                         last, dv, o);
       }
     }
   }
