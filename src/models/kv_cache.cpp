@@ -144,10 +144,14 @@ Status KvSeq::reserve(int32_t n) {
   return Status::Ok();
 }
 
+void KvArena::extend_chain_keys(std::vector<uint64_t>* keys, const int32_t* tokens, int32_t n_blocks,
+                                int32_t bs) {
+  for (int32_t i = int32_t(keys->size()); i < n_blocks; ++i)
+    keys->push_back(chain_key(i == 0 ? 0 : keys->back(), tokens + int64_t(i) * bs, bs));
+}
+
 void KvSeq::extend_keys(std::span<const int32_t> tokens, int32_t n_blocks) {
-  const int32_t bs = arena_->block_size();
-  for (int32_t i = int32_t(keys_.size()); i < n_blocks; ++i)
-    keys_.push_back(KvArena::chain_key(i == 0 ? 0 : keys_.back(), tokens.data() + int64_t(i) * bs, bs));
+  KvArena::extend_chain_keys(&keys_, tokens.data(), n_blocks, arena_->block_size());
 }
 
 namespace {
@@ -164,8 +168,7 @@ int32_t KvArenaPool::live_prefix_blocks(std::span<const int32_t> tokens, int32_t
   const int32_t nb = prefix_lookup_blocks(tokens.size(), max_tokens, bs);
   if (nb <= 0) return 0;
   std::vector<uint64_t> keys;
-  for (int32_t i = 0; i < nb; ++i)
-    keys.push_back(KvArena::chain_key(i == 0 ? 0 : keys.back(), tokens.data() + int64_t(i) * bs, bs));
+  KvArena::extend_chain_keys(&keys, tokens.data(), nb, bs);
   return arena_->count_live(keys.data(), tokens.data(), nb);
 }
 

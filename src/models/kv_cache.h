@@ -38,6 +38,9 @@ class KvArena {
   void enable_prefix_cache() { prefix_on_ = true; }
   bool prefix_cache() const { return prefix_on_; }
   static uint64_t chain_key(uint64_t parent, const int32_t* tokens, int32_t n);
+  // Appends the chain keys of tokens' full blocks [keys->size(), n_blocks) of block_size.
+  static void extend_chain_keys(std::vector<uint64_t>* keys, const int32_t* tokens, int32_t n_blocks,
+                                int32_t block_size);
   // Appends to `out` (taking a reference to each) the cached blocks of keys[0..n) in order,
   // stopping at the first one not cached; returns how many.
   int32_t lookup(const uint64_t* keys, const int32_t* tokens, int32_t n, std::vector<int32_t>* out);

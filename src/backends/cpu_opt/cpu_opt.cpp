@@ -812,14 +812,12 @@ class CpuOptBackend final : public Backend {
     const qdot::ActFormat fdn = qdot::act_format(groups[0]->ew->down->dtype);
     // Per group: first slot, first gate/up row (over all groups' rows), first hidden value.
     std::vector<int64_t> slot0(size_t(ne + 1), 0), row0(size_t(ne + 1), 0), h0(size_t(ne + 1), 0);
-    std::vector<int64_t> ffn(static_cast<size_t>(ne));
     std::vector<Rows> gate_rows, up_rows, down_rows;
     for (int64_t i = 0; i < ne; ++i) {
       const ExpertWeights& ew = *groups[size_t(i)]->ew;
       const int64_t f = ew.gate->rows(), m = int64_t(groups[size_t(i)]->tok.size());
       DSRT_CHECK(ew.up->rows() == f && ew.down->rows() == d && ew.down->cols() == f &&
                  ew.gate->cols() == d && ew.up->cols() == d);
-      ffn[size_t(i)] = f;
       slot0[size_t(i + 1)] = slot0[size_t(i)] + m;
       row0[size_t(i + 1)] = row0[size_t(i)] + f;
       h0[size_t(i + 1)] = h0[size_t(i)] + m * f;
@@ -840,7 +838,7 @@ class CpuOptBackend final : public Backend {
       for (int64_t it = b, ei = group_of(row0, b); it < e; ++ei) {  // the chunk's rows per group
         const int64_t r = it - row0[size_t(ei)], nr = std::min(e, row0[size_t(ei + 1)]) - it;
         const ExpertGroup& grp = *groups[size_t(ei)];
-        const int64_t f = ffn[size_t(ei)];
+        const int64_t f = row0[size_t(ei + 1)] - row0[size_t(ei)];
         for (size_t q = 0; q < grp.tok.size(); ++q) {
           float* gp = g.data() + h0[size_t(ei)] + int64_t(q) * f + r;
           float* up = u.data() + h0[size_t(ei)] + int64_t(q) * f + r;
@@ -855,7 +853,7 @@ class CpuOptBackend final : public Backend {
     vmath::silu_mul(g.data(), u.data(), g.data(), h0.back());
     std::vector<qdot::QuantizedActs> ah(static_cast<size_t>(ne));
     for (int64_t i = 0; i < ne; ++i) {
-      ah[size_t(i)].resize(fdn, slot0[size_t(i + 1)] - slot0[size_t(i)], ffn[size_t(i)]);
+      ah[size_t(i)].resize(fdn, slot0[size_t(i + 1)] - slot0[size_t(i)], row0[size_t(i + 1)] - row0[size_t(i)]);
       qdot::quantize_acts(g.data() + h0[size_t(i)], 0, ah[size_t(i)].n, &ah[size_t(i)]);
     }
     pool_->parallel_for(ne * d, [&](int64_t b, int64_t e, int) {
