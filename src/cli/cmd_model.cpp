@@ -87,7 +87,10 @@ int run_logits(const std::string& path, const std::string& tokens_s, int prefill
   if (prefill_len != -1 && (prefill_len < 1 || prefill_len > int(t.size())))
     return fail("logits", "--prefill-len must be in 1.." + std::to_string(t.size()));
   ModelOptions mo;
-  mo.attn = attn == "naive" ? AttnForm::Naive : AttnForm::Absorb;
+  mo.attn = attn == "naive"    ? AttnForm::Naive
+            : attn == "absorb" ? AttnForm::Absorb
+            : attn == "expand" ? AttnForm::Expand
+                               : AttnForm::Auto;
   auto be = make_backend(backend_name, threads);
   if (!be.ok()) return fail("logits", be.status().message());
   auto m = load_model(path, std::shared_ptr<Backend>(std::move(be).value()), mo);
@@ -160,15 +163,15 @@ DSRT_COMMAND(logits_cmd, "logits", "Print the logits for a token sequence as JSO
                auto path = std::make_shared<std::string>();
                auto tokens = std::make_shared<std::string>();
                auto prefill = std::make_shared<int>(-1);
-               auto attn = std::make_shared<std::string>("absorb");
+               auto attn = std::make_shared<std::string>("auto");
                auto threads = std::make_shared<int>(0);
                auto backend = std::make_shared<std::string>("cpu");
                app.add_option("-m,--model", *path, "Checkpoint folder")->required();
                app.add_option("--tokens", *tokens, "Comma-separated token ids")->required();
                app.add_option("--prefill-len", *prefill,
                               "Prefill this many tokens, then decode the rest one at a time");
-               app.add_option("--attn", *attn, "MLA form: naive | absorb")
-                   ->check(CLI::IsMember({"naive", "absorb"}));
+               app.add_option("--attn", *attn, "MLA form: naive | absorb | expand | auto (default)")
+                   ->check(CLI::IsMember({"naive", "absorb", "expand", "auto"}));
                app.add_option("-t,--threads", *threads, "Threads (0 = all cores)")
                    ->check(CLI::Range(0, 1024));
                app.add_option("--backend", *backend, "cpu | cpu-ref");

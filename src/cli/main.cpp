@@ -4,6 +4,7 @@
 
 #include "cli/command.h"
 #include "core/log.h"
+#include "core/tensor.h"
 
 namespace dsrt::cli {
 
@@ -21,6 +22,7 @@ int fail(const std::string& cmd, const std::string& msg) {
 
 int main(int argc, char** argv) {
   using namespace dsrt::cli;
+  dsrt::keep_freed_memory();
   CLI::App app{"dsrt: a runtime for the DeepSeek model family"};
   app.require_subcommand(1);
   app.set_version_flag("--version", "dsrt 0.1.0");

@@ -1,5 +1,9 @@
 #include "core/tensor.h"
 
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
+
 #include <cstring>
 
 #include "core/quant.h"
@@ -28,6 +32,13 @@ std::string Tensor::shape_str() const {
   std::string s = "[";
   for (size_t i = 0; i < shape.size(); ++i) s += (i ? ", " : "") + std::to_string(shape[i]);
   return s + "]";
+}
+
+void keep_freed_memory() {
+#if defined(__GLIBC__)
+  mallopt(M_MMAP_THRESHOLD, 256 << 20);  // blocks up to 256 MiB come from the heap
+  mallopt(M_TRIM_THRESHOLD, 1 << 30);    // and stay there for the next layer
+#endif
 }
 
 Tensor Tensor::zeros(DType t, std::vector<int64_t> shape, std::string name) {

@@ -127,6 +127,31 @@ class DeepSeekModel final : public Model {
   Result<Tensor> forward(const std::vector<SeqInput>& batch) override;
 
  private:
+  // Whether a chunk of n new tokens over n_kv cached positions (the chunk's included) runs
+  // expanded. FLOPs of each form (multiply-adds; both share the q and o projections):
+  //   absorbed: n H (nope r + r v)          [W_UK into q, W_UV out of the latent]
+  //             + pairs H (r + rope + r)    [scores over the latent row, values = latent]
+  //   expanded: n_kv H (r nope + r v)       [K_nope and V for every cached position]
+  //             + pairs H (nope + rope + v)
+  // with pairs = the causal (query, key) pairs. A fresh prompt pays the same projections
+  // either way (n = n_kv) and only the attention differs; a short chunk behind a long
+  // context re-expands every cached position, so it stays absorbed. Expanded needs a 10%
+  // margin (its K/V copies) and at most kExpandMaxBytes of temporaries.
+  bool expand_chunk(int64_t n, int64_t n_kv) const {
+    if (n < 2) return false;
+    if (opt_.attn == AttnForm::Expand) return true;
+    if (opt_.attn != AttnForm::Auto) return false;
+    const ModelConfig& c = config_;
+    const double H = c.num_attention_heads, r = c.kv_lora_rank, nope = c.qk_nope_head_dim;
+    const double rope = c.qk_rope_head_dim, v = c.v_head_dim;
+    const double pairs = double(n) * double(n_kv - n) + double(n) * double(n + 1) / 2;
+    const double absorbed = double(n) * H * (nope * r + r * v) + pairs * H * (2 * r + rope);
+    const double expanded = double(n_kv) * H * (r * nope + r * v) + pairs * H * (nope + rope + v);
+    const double bytes = 4.0 * double(n_kv) * (r + nope + H * (nope + rope + v));
+    constexpr double kExpandMaxBytes = 256.0 * (1 << 20);
+    return expanded * 1.1 < absorbed && bytes <= kExpandMaxBytes;
+  }
+
   Status load_mlp(WeightLoader& wl, const std::string& p, int64_t ffn, MlpWeights* w) {
     const int64_t D = config_.hidden_size;
     DSRT_ASSIGN_OR_RETURN(w->gate, wl.matrix(p + "gate_proj.weight", ffn, D));
@@ -260,7 +285,43 @@ void DeepSeekModel::attention(int l, const Tensor& x, const std::vector<SeqInput
     aa.q_pos = pos.data() + t0;
     aa.scale = softmax_scale_;
     const float* cache0 = cache->layer_base(l);  // arena row 0; rows via the block table
-    if (opt_.attn == AttnForm::Naive) {
+    if (opt_.attn != AttnForm::Naive && expand_chunk(n, n_kv)) {
+      // Expanded from the absorbed weights: per head K_nope = C W_UK^T (k_b[h] is W_UK[h]^T,
+      // [r, nope], used untransposed) and V = C W_UV^T, laid out head-major so each head's
+      // keys and values are contiguous; q is the projected q as it is.
+      Tensor clat = Tensor::zeros(DType::F32, {n_kv, r});
+      for (int64_t j = 0; j < n_kv; ++j) std::memcpy(clat.f32() + j * r, cache->row(l, j), r * 4);
+      Tensor kh = Tensor::zeros(DType::F32, {n_kv, nope});
+      Tensor k = Tensor::zeros(DType::F32, {H, n_kv, qk}), v = Tensor::zeros(DType::F32, {H, n_kv, vd});
+      for (int64_t h = 0; h < H; ++h) {
+        be.matmul_xw(clat, L.k_b[size_t(h)], kh);
+        for (int64_t j = 0; j < n_kv; ++j) {
+          float* kr = k.f32() + (h * n_kv + j) * qk;
+          std::memcpy(kr, kh.f32() + j * nope, nope * 4);
+          std::memcpy(kr + nope, cache->row(l, j) + r, rope * 4);
+        }
+        Tensor vh;
+        vh.shape = {n_kv, vd};
+        vh.data = v.f32() + h * n_kv * vd;
+        be.matmul(clat, L.v_b[size_t(h)], vh);
+      }
+      aa.q = q.f32() + t0 * H * qk;
+      aa.q_stride_tok = H * qk;
+      aa.q_stride_head = qk;
+      aa.k = k.f32();
+      aa.k_stride_tok = qk;
+      aa.k_stride_head = n_kv * qk;
+      aa.v = v.f32();
+      aa.v_stride_tok = vd;
+      aa.v_stride_head = n_kv * vd;
+      aa.n_head_kv = H;
+      aa.d_k = qk;
+      aa.d_v = vd;
+      aa.out = o.f32() + t0 * H * vd;
+      aa.o_stride_tok = H * vd;
+      aa.o_stride_head = vd;
+      be.attention(aa);
+    } else if (opt_.attn == AttnForm::Naive) {
       // Decompress K_nope and V for every cached position: [n_kv, H, nope + v].
       Tensor clat = Tensor::zeros(DType::F32, {n_kv, r});
       for (int64_t j = 0; j < n_kv; ++j) std::memcpy(clat.f32() + j * r, cache->row(l, j), r * 4);

@@ -19,10 +19,17 @@ namespace dsrt {
 enum class AttnForm {
   Naive,   // decompress K/V from the cached latent with kv_b_proj, attend per head
   Absorb,  // fold W_UK into q, attend over the latent, apply W_UV after (DeepSeek's "absorb")
+  // Absorbed weights, but every chunk of 2+ tokens decompresses K/V (per head, through
+  // W_UK^T and W_UV) and attends per head at d_k = nope + rope, d_v = v_head_dim.
+  Expand,
+  // Per chunk, the cheaper of Absorb and Expand by a FLOP count: a prompt's prefill expands
+  // (its attention is 3.4x fewer FLOPs at V2's dims), decode and short chunks behind a long
+  // context stay absorbed. The default.
+  Auto,
 };
 
 struct ModelOptions {
-  AttnForm attn = AttnForm::Absorb;
+  AttnForm attn = AttnForm::Auto;
 };
 
 class KvCache {

@@ -94,9 +94,19 @@ TEST_P(OracleTest, MatchesDeepSeekReference) {
   }
 }
 
+const char* attn_name(AttnForm f) {
+  switch (f) {
+    case AttnForm::Naive: return "naive";
+    case AttnForm::Absorb: return "absorb";
+    case AttnForm::Expand: return "expand";
+    case AttnForm::Auto: return "auto";
+  }
+  return "?";
+}
+
 std::string param_name(const ::testing::TestParamInfo<OracleTest::ParamType>& i) {
   std::string n = std::get<0>(i.param).name + "_" +
-                  (std::get<1>(i.param) == AttnForm::Naive ? "naive" : "absorb") + "_" +
+                  attn_name(std::get<1>(i.param)) + "_" +
                   std::get<2>(i.param);
   for (char& ch : n)
     if (!std::isalnum((unsigned char)ch)) ch = '_';
@@ -105,7 +115,8 @@ std::string param_name(const ::testing::TestParamInfo<OracleTest::ParamType>& i)
 
 INSTANTIATE_TEST_SUITE_P(All, OracleTest,
                          ::testing::Combine(::testing::ValuesIn(checkpoints()),
-                                            ::testing::Values(AttnForm::Naive, AttnForm::Absorb),
+                                            ::testing::Values(AttnForm::Naive, AttnForm::Absorb,
+                                                              AttnForm::Expand, AttnForm::Auto),
                                             ::testing::Values(std::string("cpu"))),
                          param_name);
 
@@ -116,13 +127,13 @@ INSTANTIATE_TEST_SUITE_P(Ref, OracleTest,
                                             ::testing::Values(std::string("cpu-ref"))),
                          param_name);
 
-// Naive and absorbed MLA are the same function: they must agree to float32 noise.
+// Naive, absorbed and expanded MLA are the same function: they must agree to float32 noise.
 TEST(Oracle, NaiveAndAbsorbAgree) {
   const Checkpoint ck = checkpoints()[0];
   const json cases = load_json(ck.dir + "/cases.json")["cases"];
   const std::vector<int32_t> t = cases[2]["tokens"].get<std::vector<int32_t>>();
   std::vector<Tensor> out;
-  for (AttnForm f : {AttnForm::Naive, AttnForm::Absorb}) {
+  for (AttnForm f : {AttnForm::Absorb, AttnForm::Naive, AttnForm::Expand}) {
     ModelOptions mo;
     mo.attn = f;
     auto m = load_model(ck.dir, std::shared_ptr<Backend>(make_backend("cpu", 2).value()), mo);
@@ -132,13 +143,15 @@ TEST(Oracle, NaiveAndAbsorbAgree) {
     ASSERT_TRUE(r.ok());
     out.push_back(std::move(r).value());
   }
-  double m = 0, mx = 0;
-  for (int64_t i = 0; i < out[0].numel(); ++i) {
-    m = std::max(m, double(std::fabs(out[0].f32()[i] - out[1].f32()[i])));
-    mx = std::max(mx, double(std::fabs(out[1].f32()[i])));
+  for (size_t f = 1; f < out.size(); ++f) {
+    double m = 0, mx = 0;
+    for (int64_t i = 0; i < out[0].numel(); ++i) {
+      m = std::max(m, double(std::fabs(out[0].f32()[i] - out[f].f32()[i])));
+      mx = std::max(mx, double(std::fabs(out[0].f32()[i])));
+    }
+    // Float32 noise: the forms reassociate the same sums (reference: 1.25e-6 absolute).
+    EXPECT_LE(m / mx, 1e-5) << "form " << f;
   }
-  // Float32 noise: the two forms reassociate the same sums (reference: 1.25e-6 absolute).
-  EXPECT_LE(m / mx, 1e-5);
 }
 
 // Two sequences in one forward call give the same logits as each alone.
@@ -166,7 +179,7 @@ TEST(Oracle, BatchedSequencesMatchSingle) {
 TEST(Oracle, PagedKvPool) {
   const Checkpoint ck = checkpoints()[0];
   const json cases = load_json(ck.dir + "/cases.json")["cases"];
-  for (AttnForm f : {AttnForm::Naive, AttnForm::Absorb}) {
+  for (AttnForm f : {AttnForm::Naive, AttnForm::Absorb, AttnForm::Expand}) {
     ModelOptions mo;
     mo.attn = f;
     auto m = load_model(ck.dir, std::shared_ptr<Backend>(make_backend("cpu", 2).value()), mo);

@@ -346,6 +346,25 @@ class CpuOptBackend final : public Backend {
     DSRT_CHECK(w.rows() == k && y.rows() == n && y.cols() == m);
     const float* xp = x.f32();
     float* yp = y.f32();
+    if (n >= kGemmMinRows) {
+      // Prefill-sized (MLA's K expansion through W_UK^T): the GEMM with W's rows as the
+      // columns of its weight. A quantized row is decoded once per panel it feeds.
+      const bool f32 = w.dtype == DType::F32;
+      gemm::gemm_f32_wt(
+          xp, k, n, k, m,
+          [&](int64_t c, int64_t j0, int nc, float* out) {
+            if (f32) {
+              std::copy_n(w.f32() + c * m + j0, nc, out);
+              return;
+            }
+            thread_local std::vector<float> row;
+            row.resize(size_t(m));
+            decode_row(w, c, row.data());
+            std::copy_n(row.data() + j0, nc, out);
+          },
+          yp, m, pool_.get());
+      return;
+    }
     // Split the output columns; each thread decodes the rows of W it needs once.
     pool_->parallel_for(m, [&](int64_t j0, int64_t j1, int) {
       std::vector<float> buf(m);
