@@ -45,14 +45,15 @@ Stat stats(const std::vector<double>& v) {
   return s;
 }
 
-// Weight bytes one decoded token reads: everything but the embedding table (one row is read)
-// and, for MoE layers, only top_k / n_routed_experts of the routed experts. Uses the mean bytes
-// per parameter of the file, so it is an estimate for mixed-precision files.
+// Weight bytes one decoded token reads: everything but the embedding table (one row is read;
+// unless the output head is tied to it, then the head reads all of it) and, for MoE layers,
+// only top_k / n_routed_experts of the routed experts. Uses the mean bytes per parameter of
+// the file, so it is an estimate for mixed-precision files.
 double active_bytes_per_token(const Model& m) {
   const ModelConfig& c = m.config();
   const WeightStats& w = m.weight_stats();
   const double bpp = double(w.weight_bytes) / double(std::max<int64_t>(w.n_params, 1));
-  double embed = double(c.vocab_size) * c.hidden_size;
+  double embed = c.tie_word_embeddings ? 0.0 : double(c.vocab_size) * c.hidden_size;
   double routed = 0;
   if (c.is_deepseek() && c.n_routed_experts > 0) {
     int moe_layers = 0;

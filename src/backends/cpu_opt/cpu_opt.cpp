@@ -348,20 +348,20 @@ class CpuOptBackend final : public Backend {
     float* yp = y.f32();
     if (n >= kGemmMinRows) {
       // Prefill-sized (MLA's K expansion through W_UK^T): the GEMM with W's rows as the
-      // columns of its weight. A quantized row is decoded once per panel it feeds.
-      const bool f32 = w.dtype == DType::F32;
+      // columns of its weight. Other types than F32 are decoded to F32 once first (each row
+      // feeds m / 16 panels; W_UK^T of one head is 512 x 128, 256 KiB).
+      const float* wf = w.dtype == DType::F32 ? w.f32() : nullptr;
+      std::vector<float> dec;
+      if (!wf) {
+        dec.resize(size_t(k * m));
+        pool_->parallel_for(k, [&](int64_t c0, int64_t c1, int) {
+          for (int64_t c = c0; c < c1; ++c) decode_row(w, c, dec.data() + c * m);
+        });
+        wf = dec.data();
+      }
       gemm::gemm_f32_wt(
           xp, k, n, k, m,
-          [&](int64_t c, int64_t j0, int nc, float* out) {
-            if (f32) {
-              std::copy_n(w.f32() + c * m + j0, nc, out);
-              return;
-            }
-            thread_local std::vector<float> row;
-            row.resize(size_t(m));
-            decode_row(w, c, row.data());
-            std::copy_n(row.data() + j0, nc, out);
-          },
+          [&](int64_t c, int64_t j0, int nc, float* out) { std::copy_n(wf + c * m + j0, nc, out); },
           yp, m, pool_.get());
       return;
     }
