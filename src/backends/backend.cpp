@@ -45,6 +45,7 @@ class FallbackBackend final : public Backend {
   void matmul_xw(const Tensor& x, const Tensor& w, Tensor& y) override {
     pick(Op::MatmulXW, w.dtype).matmul_xw(x, w, y);
   }
+  bool fast_matmul_xw() const override { return p_->fast_matmul_xw(); }
   void rms_norm(const Tensor& x, const Tensor& w, float eps, Tensor& y) override {
     pick(Op::RmsNorm).rms_norm(x, w, eps, y);
   }

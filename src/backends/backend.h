@@ -111,6 +111,9 @@ class Backend {
     for (const MatmulJob& j : jobs) matmul(*j.x, *j.w, *j.y);
   }
   virtual void matmul_xw(const Tensor& x, const Tensor& w, Tensor& y) = 0;
+  // Whether matmul_xw runs at GEMM speed for prefill-sized x, so that DeepSeek's default MLA
+  // form (AttnForm::Auto) may expand a prompt's K/V through it. False keeps Auto absorbed.
+  virtual bool fast_matmul_xw() const { return false; }
   virtual void rms_norm(const Tensor& x, const Tensor& w, float eps, Tensor& y) = 0;
   virtual void rope(const RopeArgs& a) = 0;
   virtual void softmax(Tensor& x) = 0;

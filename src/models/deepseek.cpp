@@ -140,7 +140,7 @@ class DeepSeekModel final : public Model {
   bool expand_chunk(int64_t n, int64_t n_kv) const {
     if (n < 2) return false;
     if (opt_.attn == AttnForm::Expand) return true;
-    if (opt_.attn != AttnForm::Auto) return false;
+    if (opt_.attn != AttnForm::Auto || !backend_->fast_matmul_xw()) return false;
     const ModelConfig& c = config_;
     const double H = c.num_attention_heads, r = c.kv_lora_rank, nope = c.qk_nope_head_dim;
     const double rope = c.qk_rope_head_dim, v = c.v_head_dim;

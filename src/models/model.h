@@ -24,7 +24,8 @@ enum class AttnForm {
   Expand,
   // Per chunk, the cheaper of Absorb and Expand by a FLOP count: a prompt's prefill expands
   // (its attention is 3.4x fewer FLOPs at V2's dims), decode and short chunks behind a long
-  // context stay absorbed. The default.
+  // context stay absorbed; backends without a GEMM-speed matmul_xw (Backend::fast_matmul_xw;
+  // CUDA today) stay absorbed throughout. The default.
   Auto,
 };
 

@@ -341,6 +341,8 @@ class CpuOptBackend final : public Backend {
     });
   }
 
+  bool fast_matmul_xw() const override { return true; }
+
   void matmul_xw(const Tensor& x, const Tensor& w, Tensor& y) override {
     const int64_t n = x.rows(), k = x.cols(), m = w.cols();
     DSRT_CHECK(w.rows() == k && y.rows() == n && y.cols() == m);
