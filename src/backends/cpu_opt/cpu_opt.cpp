@@ -8,6 +8,7 @@
 
 #include "backends/backend.h"
 #include "backends/cpu_opt/gemm.h"
+#include "backends/cpu_opt/gemm_int8.h"
 #include "backends/cpu_opt/quant_dot.h"
 #include "backends/cpu_opt/vec_math.h"
 
@@ -218,6 +219,17 @@ class CpuOptBackend final : public Backend {
     const int64_t gemm_min = float_w                          ? kGemmMinRowsFloat
                              : af == qdot::ActFormat::Q8x256 ? kGemmMinRowsK
                                                               : kGemmMinRows;
+    if (n >= gemm_min && opt_.quant == QuantKernels::Best && gemm::int8_gemm_supported(w.dtype)) {
+      // The 32-element legacy types: integer GEMM on 8-row panels (gemm_int8.h), activations
+      // quantized once like the dot path's.
+      qdot::QuantizedActs acts;
+      acts.resize(af, n, k);
+      const float* xp = x.f32();
+      pool_->parallel_for(n, [&](int64_t i0, int64_t i1, int) { qdot::quantize_acts(xp, i0, i1, &acts); });
+      const Rows wr(w);
+      gemm::gemm_q8_legacy(w.dtype, wr(0), wr.stride, m, acts, y.f32(), m, pool_.get());
+      return;
+    }
     if (n >= gemm_min) {
       // Enough tokens to amortize decoding each weight row to F32 once: register-blocked GEMM.
       if (qdot::act_format(w.dtype) != qdot::ActFormat::None) {
