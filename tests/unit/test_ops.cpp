@@ -1,8 +1,11 @@
 // Runs the op-test harness: every kernel of every non-reference backend against cpu/ref.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
+#include <random>
 
+#include "backends/cpu_opt/quant_dot.h"
 #include "backends/cpu_opt/vec_math.h"
 #include "backends/op_test.h"
 
@@ -109,6 +112,43 @@ TEST(OpsHarness, CatchesAWrongKernel) {
   int failed = 0;
   for (const auto& r : run_op_tests(broken, *ref, o)) failed += !r.passed;
   EXPECT_GT(failed, 0);
+}
+
+// The activation quantizer (SIMD where the build has it) gives exactly the scalar definition:
+// d = amax / 127, q = round-half-even(x / d) by multiplying with 1 / d, dsum = d * sum(q).
+// Inputs include halves (ties), zeros, an all-zero block and a wide range of magnitudes.
+TEST(QuantDot, ActivationQuantizationIsExact) {
+  std::mt19937 rng(7);
+  std::normal_distribution<float> nd(0, 1);
+  const int64_t n = 37, k = 1536;
+  std::vector<float> x(size_t(n * k));
+  for (int64_t i = 0; i < n * k; ++i) {
+    float v = nd(rng) * (i % 7 == 0 ? 100.f : 1.f);
+    if (i % 11 == 0) v = std::round(v * 2) / 2;
+    if (i % 97 == 0) v = 0;
+    x[size_t(i)] = v;
+  }
+  std::fill_n(x.begin() + 5 * k, 32, 0.0f);
+  qdot::QuantizedActs a;
+  a.resize(qdot::ActFormat::Q8x32, n, k);
+  qdot::quantize_acts(x.data(), 0, n, &a);
+  int64_t bad = 0;
+  for (int64_t i = 0; i < n; ++i)
+    for (int64_t b = 0; b < k / 32; ++b) {
+      const float* xb = x.data() + i * k + b * 32;
+      float amax = 0;
+      for (int j = 0; j < 32; ++j) amax = std::max(amax, std::fabs(xb[j]));
+      const float d = amax / 127, id = d != 0 ? 1.0f / d : 0.0f;
+      int sum = 0;
+      for (int j = 0; j < 32; ++j) {
+        const int q = int(std::nearbyint(xb[j] * id));
+        sum += q;
+        bad += a.q[size_t(i * k + b * 32 + j)] != int8_t(q);
+      }
+      bad += a.d[size_t(i * (k / 32) + b)] != d;
+      bad += a.dsum[size_t(i * (k / 32) + b)] != d * float(sum);
+    }
+  EXPECT_EQ(bad, 0);
 }
 
 }  // namespace
