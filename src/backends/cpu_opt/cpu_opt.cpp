@@ -171,8 +171,11 @@ inline void axpy_f32(float a, const float* x, float* y, int64_t n) {
   for (int64_t i = 0; i < n; ++i) y[i] += a * x[i];
 }
 
-// From this many rows of x on, matmul decodes the weights to F32 panels and runs the GEMM
-// micro-kernel; below it the per-row dot products (integer for block-quantized weights).
+// From this many rows of x on, matmul runs a GEMM: the integer one (gemm_int8.h) for the
+// 32-block legacy and the K types from kGemmMinRows (bench_ops BM_QuantMatmul, 2048 x 2048,
+// n = 16: Q4_K 101 vs 73 GOP/s for the dots, Q6_K 81 vs 84), the float micro-kernel on
+// decoded panels for the rest; below it the per-row dot products (integer for quantized
+// weights). The float crossovers:
 // Crossovers measured with bench_ops BM_Matmul / BM_QuantMatmul (2 threads, 2048 x 2048):
 // the 32-block types' integer dots lose to the GEMM from about 16 rows, the K types' (whose
 // unpacked tiles are cheap to reuse) from about 64; F32/F16/BF16 use gemm_small (dot-style
@@ -219,7 +222,7 @@ class CpuOptBackend final : public Backend {
     const int64_t gemm_min = float_w                          ? kGemmMinRowsFloat
                              : af == qdot::ActFormat::Q8x256 ? kGemmMinRowsK
                                                               : kGemmMinRows;
-    if (n >= gemm_min && opt_.quant == QuantKernels::Best && gemm::int8_gemm_supported(w.dtype)) {
+    if (n >= kGemmMinRows && opt_.quant == QuantKernels::Best && gemm::int8_gemm_supported(w.dtype)) {
       // The 32-element legacy types: integer GEMM on 8-row panels (gemm_int8.h), activations
       // quantized once like the dot path's.
       qdot::QuantizedActs acts;
