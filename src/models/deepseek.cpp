@@ -285,12 +285,37 @@ void DeepSeekModel::attention(int l, const Tensor& x, const std::vector<SeqInput
     aa.q_pos = pos.data() + t0;
     aa.scale = softmax_scale_;
     const float* cache0 = cache->layer_base(l);  // arena row 0; rows via the block table
+    // The decompressing forms: the cached latents as one matrix, and attention per head over
+    // decompressed keys / values given by their token and head strides.
+    auto cached_latents = [&] {
+      Tensor clat = Tensor::zeros(DType::F32, {n_kv, r});
+      for (int64_t j = 0; j < n_kv; ++j) std::memcpy(clat.f32() + j * r, cache->row(l, j), r * 4);
+      return clat;
+    };
+    auto attend_per_head = [&](const float* k, int64_t k_tok, int64_t k_head, const float* v,
+                               int64_t v_tok, int64_t v_head) {
+      aa.q = q.f32() + t0 * H * qk;
+      aa.q_stride_tok = H * qk;
+      aa.q_stride_head = qk;
+      aa.k = k;
+      aa.k_stride_tok = k_tok;
+      aa.k_stride_head = k_head;
+      aa.v = v;
+      aa.v_stride_tok = v_tok;
+      aa.v_stride_head = v_head;
+      aa.n_head_kv = H;
+      aa.d_k = qk;
+      aa.d_v = vd;
+      aa.out = o.f32() + t0 * H * vd;
+      aa.o_stride_tok = H * vd;
+      aa.o_stride_head = vd;
+      be.attention(aa);
+    };
     if (opt_.attn != AttnForm::Naive && expand_chunk(n, n_kv)) {
       // Expanded from the absorbed weights: per head K_nope = C W_UK^T (k_b[h] is W_UK[h]^T,
       // [r, nope], used untransposed) and V = C W_UV^T, laid out head-major so each head's
       // keys and values are contiguous; q is the projected q as it is.
-      Tensor clat = Tensor::zeros(DType::F32, {n_kv, r});
-      for (int64_t j = 0; j < n_kv; ++j) std::memcpy(clat.f32() + j * r, cache->row(l, j), r * 4);
+      Tensor clat = cached_latents();
       Tensor kh = Tensor::zeros(DType::F32, {n_kv, nope});
       Tensor k = Tensor::zeros(DType::F32, {H, n_kv, qk}), v = Tensor::zeros(DType::F32, {H, n_kv, vd});
       for (int64_t h = 0; h < H; ++h) {
@@ -305,26 +330,10 @@ void DeepSeekModel::attention(int l, const Tensor& x, const std::vector<SeqInput
         vh.data = v.f32() + h * n_kv * vd;
         be.matmul(clat, L.v_b[size_t(h)], vh);
       }
-      aa.q = q.f32() + t0 * H * qk;
-      aa.q_stride_tok = H * qk;
-      aa.q_stride_head = qk;
-      aa.k = k.f32();
-      aa.k_stride_tok = qk;
-      aa.k_stride_head = n_kv * qk;
-      aa.v = v.f32();
-      aa.v_stride_tok = vd;
-      aa.v_stride_head = n_kv * vd;
-      aa.n_head_kv = H;
-      aa.d_k = qk;
-      aa.d_v = vd;
-      aa.out = o.f32() + t0 * H * vd;
-      aa.o_stride_tok = H * vd;
-      aa.o_stride_head = vd;
-      be.attention(aa);
+      attend_per_head(k.f32(), qk, n_kv * qk, v.f32(), vd, n_kv * vd);
     } else if (opt_.attn == AttnForm::Naive) {
       // Decompress K_nope and V for every cached position: [n_kv, H, nope + v].
-      Tensor clat = Tensor::zeros(DType::F32, {n_kv, r});
-      for (int64_t j = 0; j < n_kv; ++j) std::memcpy(clat.f32() + j * r, cache->row(l, j), r * 4);
+      Tensor clat = cached_latents();
       Tensor kvb = Tensor::zeros(DType::F32, {n_kv, H * kvb_row});
       be.matmul(clat, L.kv_b, kvb);  // {n_kv, H * (nope + v)}
       Tensor k = Tensor::zeros(DType::F32, {n_kv, H, qk});
@@ -334,22 +343,7 @@ void DeepSeekModel::attention(int l, const Tensor& x, const std::vector<SeqInput
           std::memcpy(kr, kvb.f32() + j * H * kvb_row + h * kvb_row, nope * 4);
           std::memcpy(kr + nope, cache->row(l, j) + r, rope * 4);
         }
-      aa.q = q.f32() + t0 * H * qk;
-      aa.q_stride_tok = H * qk;
-      aa.q_stride_head = qk;
-      aa.k = k.f32();
-      aa.k_stride_tok = H * qk;
-      aa.k_stride_head = qk;
-      aa.v = kvb.f32() + nope;
-      aa.v_stride_tok = H * kvb_row;
-      aa.v_stride_head = kvb_row;
-      aa.n_head_kv = H;
-      aa.d_k = qk;
-      aa.d_v = vd;
-      aa.out = o.f32() + t0 * H * vd;
-      aa.o_stride_tok = H * vd;
-      aa.o_stride_head = vd;
-      be.attention(aa);
+      attend_per_head(k.f32(), H * qk, qk, kvb.f32() + nope, H * kvb_row, kvb_row);
     } else {
       // Absorbed: q_lat[h] = q_nope[h] * k_b[h]^T (k_b[h] = W_UK[h]^T, [r, nope]), attention
       // over the cache rows [c_KV | k_pe] shared by all heads (MQA), values = c_KV; then

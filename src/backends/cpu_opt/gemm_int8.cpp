@@ -273,51 +273,49 @@ void panel_k_all_tokens(const KPanel& p, int64_t ns, const qdot::QuantizedActs& 
 
 bool int8_gemm_supported(DType w) { return is_legacy32(w) || is_k(w); }
 
-void gemm_q8_legacy(DType w, const uint8_t* row0, size_t stride, int64_t m,
-                    const qdot::QuantizedActs& acts, float* y, int64_t ldy, ThreadPool* pool) {
-  if (is_k(w)) {
-    DSRT_CHECK(acts.fmt == qdot::ActFormat::Q8x256 && acts.k % kSuper == 0);
-    const int64_t ns = acts.k / kSuper, n_panels = (m + kRows - 1) / kRows;
-    const bool six = w == DType::Q6_K;
-    auto run = [&](int64_t p0, int64_t p1, int) {
-      thread_local KPanel panel;
-      for (int64_t p = p0; p < p1; ++p) {
-        const int64_t r0 = p * kRows, nr = std::min<int64_t>(kRows, m - r0);
-        pack_panel_k(w, row0, stride, r0, nr, acts.k, &panel);
-        if (six) {
-          panel_k_all_tokens<true>(panel, ns, acts, y + r0, ldy, nr);
-        } else {
-          panel_k_all_tokens<false>(panel, ns, acts, y + r0, ldy, nr);
-        }
-      }
-    };
-    if (pool) {
-      pool->parallel_for(n_panels, run);
-    } else {
-      run(0, n_panels, 0);
-    }
-    return;
-  }
-  DSRT_CHECK(is_legacy32(w) && acts.fmt == qdot::ActFormat::Q8x32 && acts.k % kQK == 0);
-  const int64_t nb = acts.k / kQK, n_panels = (m + kRows - 1) / kRows;
-  const bool half = w == DType::Q5_0 || w == DType::Q5_1;
+// Runs fn(panel, r0, nr) for the 8-row panels of m rows, split over the pool, each thread
+// packing into its own thread-local Panel type P.
+template <class P, class Fn>
+void for_panels(int64_t m, ThreadPool* pool, const Fn& fn) {
+  const int64_t n_panels = (m + kRows - 1) / kRows;
   auto run = [&](int64_t p0, int64_t p1, int) {
-    thread_local Panel panel;
-    for (int64_t p = p0; p < p1; ++p) {
-      const int64_t r0 = p * kRows, nr = std::min<int64_t>(kRows, m - r0);
-      pack_panel(w, row0, stride, r0, nr, acts.k, &panel);
-      if (half) {
-        panel_all_tokens<true>(panel, nb, acts, y + r0, ldy, nr);
-      } else {
-        panel_all_tokens<false>(panel, nb, acts, y + r0, ldy, nr);
-      }
-    }
+    thread_local P panel;
+    for (int64_t p = p0; p < p1; ++p) fn(panel, p * kRows, std::min<int64_t>(kRows, m - p * kRows));
   };
   if (pool) {
     pool->parallel_for(n_panels, run);
   } else {
     run(0, n_panels, 0);
   }
+}
+
+void gemm_q8_legacy(DType w, const uint8_t* row0, size_t stride, int64_t m,
+                    const qdot::QuantizedActs& acts, float* y, int64_t ldy, ThreadPool* pool) {
+  if (is_k(w)) {
+    DSRT_CHECK(acts.fmt == qdot::ActFormat::Q8x256 && acts.k % kSuper == 0);
+    const int64_t ns = acts.k / kSuper;
+    const bool six = w == DType::Q6_K;
+    for_panels<KPanel>(m, pool, [&](KPanel& panel, int64_t r0, int64_t nr) {
+      pack_panel_k(w, row0, stride, r0, nr, acts.k, &panel);
+      if (six) {
+        panel_k_all_tokens<true>(panel, ns, acts, y + r0, ldy, nr);
+      } else {
+        panel_k_all_tokens<false>(panel, ns, acts, y + r0, ldy, nr);
+      }
+    });
+    return;
+  }
+  DSRT_CHECK(is_legacy32(w) && acts.fmt == qdot::ActFormat::Q8x32 && acts.k % kQK == 0);
+  const int64_t nb = acts.k / kQK;
+  const bool half = w == DType::Q5_0 || w == DType::Q5_1;
+  for_panels<Panel>(m, pool, [&](Panel& panel, int64_t r0, int64_t nr) {
+    pack_panel(w, row0, stride, r0, nr, acts.k, &panel);
+    if (half) {
+      panel_all_tokens<true>(panel, nb, acts, y + r0, ldy, nr);
+    } else {
+      panel_all_tokens<false>(panel, nb, acts, y + r0, ldy, nr);
+    }
+  });
 }
 
 #else  // no AVX2: the float GEMM serves these types
