@@ -151,5 +151,42 @@ TEST(QuantDot, ActivationQuantizationIsExact) {
   EXPECT_EQ(bad, 0);
 }
 
+// The K types' activation quantizer: per 256, the first element of largest magnitude maps to
+// -127 (ggml's quantize_row_q8_K), d = 1 / iscale, and sums of each 16 quants. Equal
+// magnitudes of both signs and an all-zero block included.
+TEST(QuantDot, KActivationQuantizationIsExact) {
+  std::mt19937 rng(11);
+  std::normal_distribution<float> nd(0, 1);
+  const int64_t n = 9, k = 1024;
+  std::vector<float> x(size_t(n * k));
+  for (float& v : x) v = nd(rng);
+  x[3] = 5.0f, x[70] = -5.0f;     // a tie of magnitudes: the first (positive) one decides
+  x[300] = -6.0f, x[400] = 6.0f;  // and here the negative one
+  std::fill_n(x.begin() + 2 * k, 256, 0.0f);
+  qdot::QuantizedActs a;
+  a.resize(qdot::ActFormat::Q8x256, n, k);
+  qdot::quantize_acts(x.data(), 0, n, &a);
+  int64_t bad = 0;
+  for (int64_t i = 0; i < n; ++i)
+    for (int64_t s = 0; s < k / 256; ++s) {
+      const float* xs = x.data() + i * k + s * 256;
+      float amax = 0, maxv = 0;
+      for (int e = 0; e < 256; ++e)
+        if (std::fabs(xs[e]) > amax) amax = std::fabs(xs[e]), maxv = xs[e];
+      const float iscale = maxv == 0 ? 0.0f : -127.f / maxv;
+      for (int e = 0; e < 256; ++e) {
+        const int q = maxv == 0 ? 0 : std::min(127, int(std::nearbyint(iscale * xs[e])));
+        bad += a.q[size_t(i * k + s * 256 + e)] != int8_t(q);
+      }
+      bad += a.d[size_t(i * (k / 256) + s)] != (maxv == 0 ? 0.0f : 1 / iscale);
+      for (int j = 0; j < 16; ++j) {
+        int sum = 0;
+        for (int l = 0; l < 16; ++l) sum += a.q[size_t(i * k + s * 256 + 16 * j + l)];
+        bad += a.bsum[size_t(i * (k / 16) + s * 16 + j)] != sum;
+      }
+    }
+  EXPECT_EQ(bad, 0);
+}
+
 }  // namespace
 }  // namespace dsrt

@@ -117,11 +117,35 @@ void quantize_row_q8x256(const float* x, int64_t k, int8_t* q, float* d, int16_t
     const float* xs = x + s * kQKK;
     int8_t* qs = q + s * kQKK;
     float amax = 0, maxv = 0;
+#if defined(DSRT_QDOT_AVX2)
+    // The same choice as the loop below (the first element of largest magnitude), found with
+    // a vector max and a vector search for its first occurrence: the branchy scalar scan was
+    // the main thread's largest serial step in a K-type decode.
+    const __m256 sign = _mm256_set1_ps(-0.0f);
+    __m256 mx = _mm256_setzero_ps();
+    for (int e = 0; e < kQKK; e += 8) mx = _mm256_max_ps(mx, _mm256_andnot_ps(sign, _mm256_loadu_ps(xs + e)));
+    __m128 m4 = _mm_max_ps(_mm256_castps256_ps128(mx), _mm256_extractf128_ps(mx, 1));
+    m4 = _mm_max_ps(m4, _mm_movehl_ps(m4, m4));
+    m4 = _mm_max_ss(m4, _mm_movehdup_ps(m4));
+    amax = _mm_cvtss_f32(m4);
+    if (amax > 0) {
+      const __m256 va = _mm256_set1_ps(amax);
+      for (int e = 0; e < kQKK; e += 8) {
+        const int hit = _mm256_movemask_ps(
+            _mm256_cmp_ps(_mm256_andnot_ps(sign, _mm256_loadu_ps(xs + e)), va, _CMP_EQ_OQ));
+        if (hit) {
+          maxv = xs[e + __builtin_ctz(unsigned(hit))];
+          break;
+        }
+      }
+    }
+#else
     for (int e = 0; e < kQKK; ++e)
       if (std::fabs(xs[e]) > amax) {
         amax = std::fabs(xs[e]);
         maxv = xs[e];
       }
+#endif
     if (maxv == 0) {
       std::memset(qs, 0, kQKK);
       d[s] = 0;
