@@ -66,7 +66,8 @@ struct Tensor {
 // (glibc: fixed mmap and trim thresholds). A forward pass allocates and frees the same
 // activation buffers every layer; glibc's defaults hand buffers over ~128 KiB back to the
 // kernel on free, so each layer paid fresh page faults and zeroing (9% of a MoE prefill
-// profile). Peak RSS is unchanged: the memory kept is the working set already touched.
+// profile). What is kept is the working set already touched: peak RSS rose 1 - 2% on the
+// models measured (docs/perf.md, session 5).
 // Called once by the dsrt binary; an embedding program may call it too. No-op elsewhere.
 void keep_freed_memory();
 

@@ -311,7 +311,7 @@ void DeepSeekModel::attention(int l, const Tensor& x, const std::vector<SeqInput
       aa.o_stride_head = vd;
       be.attention(aa);
     };
-    if (opt_.attn != AttnForm::Naive && expand_chunk(n, n_kv)) {
+    if (expand_chunk(n, n_kv)) {  // Expand or Auto (never Naive: no k_b loaded)
       // Expanded from the absorbed weights: per head K_nope = C W_UK^T (k_b[h] is W_UK[h]^T,
       // [r, nope], used untransposed) and V = C W_UV^T, laid out head-major so each head's
       // keys and values are contiguous; q is the projected q as it is.

@@ -224,12 +224,10 @@ class CpuOptBackend final : public Backend {
                              : af == qdot::ActFormat::Q8x256 ? kGemmMinRowsK
                                                               : kGemmMinRows;
     if (n >= kGemmMinRows && opt_.quant == QuantKernels::Best && gemm::int8_gemm_supported(w.dtype)) {
-      // The 32-element legacy types: integer GEMM on 8-row panels (gemm_int8.h), activations
-      // quantized once like the dot path's.
+      // The legacy 32-block and the K types: integer GEMM on 8-row panels (gemm_int8.h),
+      // activations quantized once like the dot path's.
       qdot::QuantizedActs acts;
-      acts.resize(af, n, k);
-      const float* xp = x.f32();
-      pool_->parallel_for(n, [&](int64_t i0, int64_t i1, int) { qdot::quantize_acts(xp, i0, i1, &acts); });
+      quantize_x(x, w, af, &acts);
       const Rows wr(w);
       gemm::gemm_q8_legacy(w.dtype, wr(0), wr.stride, m, acts, y.f32(), m, pool_.get());
       return;
@@ -755,18 +753,10 @@ class CpuOptBackend final : public Backend {
     constexpr int64_t kRowTile = 8;
     const int64_t n = x.rows(), k = x.cols(), m = w.rows();
     const qdot::ActFormat fmt = qdot::act_format(w.dtype);
-    DSRT_CHECK_MSG(k % qdot::act_block(fmt) == 0,
-                   w.name + ": " + std::to_string(k) + " columns is not a multiple of the block");
     const qdot::Isa isa =
         opt_.quant == QuantKernels::Generic ? qdot::Isa::Generic : qdot::best_isa();
     qdot::QuantizedActs acts;
-    acts.resize(fmt, n, k);
-    const float* xp = x.f32();
-    if (n >= 4) {
-      pool_->parallel_for(n, [&](int64_t i0, int64_t i1, int) { qdot::quantize_acts(xp, i0, i1, &acts); });
-    } else {
-      qdot::quantize_acts(xp, 0, n, &acts);
-    }
+    quantize_x(x, w, fmt, &acts);
     float* yp = y.f32();
     // Read in place when the type allows it: always for Q8_0 (already int8), and for the
     // 4/5-bit legacy types when at most two tokens would share an unpacked row.
@@ -788,6 +778,20 @@ class CpuOptBackend final : public Backend {
             yp[i * m + jt + r] = qdot::dot_unpacked(w.dtype, tile[r], acts, i, isa);
       }
     });
+  }
+
+  // The rows of x quantized to fmt, the activation format of w (on the pool from 4 rows).
+  void quantize_x(const Tensor& x, const Tensor& w, qdot::ActFormat fmt, qdot::QuantizedActs* acts) {
+    const int64_t n = x.rows();
+    DSRT_CHECK_MSG(x.cols() % qdot::act_block(fmt) == 0,
+                   w.name + ": " + std::to_string(x.cols()) + " columns is not a multiple of the block");
+    acts->resize(fmt, n, x.cols());
+    const float* xp = x.f32();
+    if (n >= 4) {
+      pool_->parallel_for(n, [&](int64_t i0, int64_t i1, int) { qdot::quantize_acts(xp, i0, i1, acts); });
+    } else {
+      qdot::quantize_acts(xp, 0, n, acts);
+    }
   }
 
   qdot::Isa isa() const {

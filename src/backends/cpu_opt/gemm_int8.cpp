@@ -26,6 +26,29 @@ constexpr int kSteps = kQK / 4;
 #if defined(DSRT_INT8_GEMM)
 namespace {
 
+// The panel's quants, both kinds: for each 4 columns, [8 rows x 4 unsigned quants] (one
+// 32-byte vector per k-step); rows past the matrix (r >= nr) are zero.
+void interleave_quants(const qdot::UnpackedRow* rows, int64_t nr, int64_t k, uint8_t* q) {
+  uint32_t* dst = reinterpret_cast<uint32_t*>(q);
+  for (int64_t c = 0; c < k; c += 4)
+    for (int r = 0; r < kRows; ++r) {
+      uint32_t v = 0;
+      if (r < nr) std::memcpy(&v, rows[r].u.data() + c, 4);
+      *dst++ = v;
+    }
+}
+
+// One token's results: the 8 lanes are rows r0 .. r0 + 7, of which nr exist.
+inline void store_row(__m256 v, float* out, int64_t nr) {
+  if (nr == kRows) {
+    _mm256_storeu_ps(out, v);
+  } else {
+    alignas(32) float tmp[kRows];
+    _mm256_store_ps(tmp, v);
+    std::copy_n(tmp, nr, out);
+  }
+}
+
 // A packed panel: per block, kSteps vectors of [8 rows x 4 quants], then the rows' d and m.
 struct Panel {
   std::vector<uint8_t> q;  // [nb][kSteps][kRows][4]
@@ -39,22 +62,13 @@ void pack_panel(DType w, const uint8_t* row0, size_t stride, int64_t r0, int64_t
   p->q.resize(size_t(nb * kQK * kRows));
   p->d.assign(size_t(nb * kRows), 0.0f);
   p->m.assign(size_t(nb * kRows), 0.0f);
-  for (int r = 0; r < kRows; ++r) {
-    if (r < nr) qdot::unpack_weight_row(w, row0 + size_t(r0 + r) * stride, k, &p->rows[r]);
-  }
-  uint32_t* dst = reinterpret_cast<uint32_t*>(p->q.data());
-  for (int64_t b = 0; b < nb; ++b) {
-    for (int s = 0; s < kSteps; ++s)
-      for (int r = 0; r < kRows; ++r) {
-        uint32_t v = 0;  // rows past the matrix: zero quants, zero scales
-        if (r < nr) std::memcpy(&v, p->rows[r].u.data() + b * kQK + 4 * s, 4);
-        *dst++ = v;
-      }
-    for (int r = 0; r < nr; ++r) {
+  for (int r = 0; r < nr; ++r) qdot::unpack_weight_row(w, row0 + size_t(r0 + r) * stride, k, &p->rows[r]);
+  interleave_quants(p->rows, nr, k, p->q.data());
+  for (int64_t b = 0; b < nb; ++b)
+    for (int r = 0; r < nr; ++r) {  // rows past the matrix keep zero scales
       p->d[size_t(b * kRows + r)] = p->rows[r].d[size_t(b)];
       p->m[size_t(b * kRows + r)] = p->rows[r].m[size_t(b)];
     }
-  }
 }
 
 // C tokens from t0 against one panel. kHalf: madd every half block (5-bit quants).
@@ -106,16 +120,7 @@ void tile(const Panel& p, int64_t nb, const qdot::QuantizedActs& a, int64_t t0, 
     }
     pq += kQK * kRows;
   }
-  for (int c = 0; c < C; ++c) {
-    float* out = y + (t0 + c) * ldy;
-    if (nr == kRows) {
-      _mm256_storeu_ps(out, acc[c]);
-    } else {
-      alignas(32) float tmp[kRows];
-      _mm256_store_ps(tmp, acc[c]);
-      std::copy_n(tmp, nr, out);
-    }
-  }
+  for (int c = 0; c < C; ++c) store_row(acc[c], y + (t0 + c) * ldy, nr);
 }
 
 template <bool kHalf>
@@ -160,15 +165,8 @@ void pack_panel_k(DType w, const uint8_t* row0, size_t stride, int64_t r0, int64
   p->dk.assign(size_t(ns * kRows), 0.0f);
   p->dmin.assign(size_t(ns * kRows), 0.0f);
   for (int r = 0; r < nr; ++r) qdot::unpack_weight_row(w, row0 + size_t(r0 + r) * stride, k, &p->rows[r]);
-  uint32_t* dst = reinterpret_cast<uint32_t*>(p->q.data());
-  for (int64_t g = 0; g < k / kSub; ++g)  // sub-blocks over the whole row
-    for (int st = 0; st < 4; ++st)
-      for (int r = 0; r < kRows; ++r) {
-        uint32_t v = 0;  // rows past the matrix: zero quants and scales
-        if (r < nr) std::memcpy(&v, p->rows[r].u.data() + g * kSub + 4 * st, 4);
-        *dst++ = v;
-      }
-  for (int r = 0; r < nr; ++r) {
+  interleave_quants(p->rows, nr, k, p->q.data());
+  for (int r = 0; r < nr; ++r) {  // rows past the matrix keep zero scales
     const qdot::UnpackedRow& u = p->rows[r];
     for (int64_t g = 0; g < k / kSub; ++g) p->sc[size_t(g * kRows + r)] = u.sc[size_t(g)];
     for (int64_t j = 0; j < k / (2 * kSub); ++j)
@@ -238,16 +236,7 @@ void tile_k(const KPanel& p, int64_t ns, const qdot::QuantizedActs& a, int64_t t
       acc[c] = _mm256_fnmadd_ps(_mm256_mul_ps(_mm256_cvtepi32_ps(ib[c]), xs), dm, acc[c]);
     }
   }
-  for (int c = 0; c < C; ++c) {
-    float* out = y + (t0 + c) * ldy;
-    if (nr == kRows) {
-      _mm256_storeu_ps(out, acc[c]);
-    } else {
-      alignas(32) float tmp[kRows];
-      _mm256_store_ps(tmp, acc[c]);
-      std::copy_n(tmp, nr, out);
-    }
-  }
+  for (int c = 0; c < C; ++c) store_row(acc[c], y + (t0 + c) * ldy, nr);
 }
 
 template <bool kSix>
