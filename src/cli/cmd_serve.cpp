@@ -213,9 +213,11 @@ void print_report(const std::string& label, const server::LoadReport& r) {
 int run_bench_serve(LoadCli o) {
   std::vector<std::pair<std::string, server::LoadReport>> rows;
   auto one = [&](const std::string& label) -> int {
-    std::fprintf(stderr, "dsrt bench serve: %s: %d requests, concurrency %d, prompt %d (+ %d shared), gen %d\n",
+    std::string gen = std::to_string(o.load.gen_len);
+    if (o.load.gen_len_min > 0) gen = o.load.gen_len_dist + " " + std::to_string(o.load.gen_len_min) + ".." + gen;
+    std::fprintf(stderr, "dsrt bench serve: %s: %d requests, concurrency %d, prompt %d (+ %d shared), gen %s\n",
                  label.c_str(), o.load.requests, o.load.concurrency, o.load.prompt_len, o.load.shared_prefix,
-                 o.load.gen_len);
+                 gen.c_str());
     auto r = server::run_load(o.load);
     if (!r.ok()) return fail("bench serve", r.status().message());
     for (auto& e : r.value().errors) std::fprintf(stderr, "dsrt bench serve: %s\n", e.c_str());
@@ -244,6 +246,8 @@ int run_bench_serve(LoadCli o) {
       j["prompt_len"] = o.load.prompt_len;
       j["shared_prefix"] = o.load.shared_prefix;
       j["gen_len"] = o.load.gen_len;
+      j["gen_len_min"] = o.load.gen_len_min;
+      j["gen_len_dist"] = o.load.gen_len_dist;
       out.push_back(j);
     }
     std::printf("%s\n", out.dump(2).c_str());
@@ -277,6 +281,12 @@ std::function<std::optional<int>()> add_serve_mode(CLI::App& bench) {
   sub->add_option("--gen-len-min", o->load.gen_len_min,
                   "Draw each request's length uniformly from [gen-len-min, gen-len] (0 = fixed)")
       ->check(CLI::Range(0, 1 << 20));
+  sub->add_option("--gen-len-dist", o->load.gen_len_dist,
+                  "uniform, or exp: long-tailed lengths from --gen-len-min (mean --gen-len-mean, at most --gen-len)")
+      ->check(CLI::IsMember({"uniform", "exp"}))
+      ->capture_default_str();
+  sub->add_option("--gen-len-mean", o->load.gen_len_mean, "Mean length for --gen-len-dist exp (0 = (min + max) / 4)")
+      ->check(CLI::Range(0.0, 1e7));
   sub->add_option("--slo-ttft", o->load.slo_ttft_ms, "TTFT SLO in ms for goodput")->check(CLI::Range(0.0, 1e9));
   sub->add_option("--slo-tpot", o->load.slo_tpot_ms, "TPOT SLO in ms for goodput")->check(CLI::Range(0.0, 1e9));
   sub->add_option("--disconnect-frac", o->load.disconnect_frac, "Fraction of clients that hang up mid-stream")->check(CLI::Range(0.0, 1.0));

@@ -80,11 +80,37 @@ json LoadReport::to_json() const {
           {"errors", errors}};
 }
 
-Result<LoadReport> run_load(const LoadOptions& o) {
-  if (o.concurrency < 1 || o.requests < 1) return Status::Error("--concurrency and --requests must be >= 1");
-  if (o.prompt_len < 1 || o.gen_len < 1) return Status::Error("--prompt-len and --gen-len must be >= 1");
+Result<std::vector<int>> gen_lengths(const LoadOptions& o) {
+  if (o.gen_len < 1) return Status::Error("--gen-len must be >= 1");
   if (o.gen_len_min < 0 || o.gen_len_min > o.gen_len)
     return Status::Error("--gen-len-min must be in 1..--gen-len");
+  if (o.gen_len_dist != "uniform" && o.gen_len_dist != "exp")
+    return Status::Error("--gen-len-dist must be uniform or exp, not '" + o.gen_len_dist + "'");
+  std::vector<int> len(size_t(std::max(0, o.requests)), o.gen_len);
+  // Its own stream (seed + 1), so the lengths do not depend on the other per-request draws.
+  std::mt19937_64 rng(o.seed + 1);
+  if (o.gen_len_dist == "exp") {
+    const double mean = o.gen_len_mean > 0 ? o.gen_len_mean : (o.gen_len_min + o.gen_len) / 4.0;
+    if (o.gen_len_min < 1 || mean <= o.gen_len_min || mean >= o.gen_len)
+      return Status::Error("--gen-len-dist exp needs --gen-len-min >= 1 and --gen-len-min < --gen-len-mean < --gen-len");
+    std::exponential_distribution<double> ex(1.0 / (mean - o.gen_len_min));
+    for (int& l : len) {
+      double v;
+      do v = o.gen_len_min + std::round(ex(rng));
+      while (v > o.gen_len);
+      l = int(v);
+    }
+  } else if (o.gen_len_min > 0 && o.gen_len_min < o.gen_len) {
+    std::uniform_int_distribution<int> ud(o.gen_len_min, o.gen_len);
+    for (int& l : len) l = ud(rng);
+  }
+  return len;
+}
+
+Result<LoadReport> run_load(const LoadOptions& o) {
+  if (o.concurrency < 1 || o.requests < 1) return Status::Error("--concurrency and --requests must be >= 1");
+  if (o.prompt_len < 1) return Status::Error("--prompt-len must be >= 1");
+  DSRT_ASSIGN_OR_RETURN(const std::vector<int> glen, gen_lengths(o));
   {
     httplib::Client probe(o.url);
     if (!probe.is_valid()) return Status::Error("bad --url '" + o.url + "'");
@@ -100,13 +126,10 @@ Result<LoadReport> run_load(const LoadOptions& o) {
   std::uniform_real_distribution<double> u(0, 1);
   std::vector<int> kind(size_t(o.requests), 0);  // 0 good, 1 disconnect, 2 bad
   std::vector<int> cut(size_t(o.requests), 0);   // chunks to read before hanging up
-  std::vector<int> glen(size_t(o.requests), o.gen_len);
   for (int i = 0; i < o.requests; ++i) {
     const double x = u(rng);
     kind[size_t(i)] = x < o.bad_frac ? 2 : x < o.bad_frac + o.disconnect_frac ? 1 : 0;
     cut[size_t(i)] = 1 + int(u(rng) * std::max(1, o.gen_len / 2));
-    if (o.gen_len_min > 0 && o.gen_len_min < o.gen_len)
-      glen[size_t(i)] = o.gen_len_min + int(u(rng) * (o.gen_len - o.gen_len_min + 1) * 0.999999);
   }
   std::vector<Sample> samples(size_t(o.requests));
   std::mutex mu;

@@ -27,6 +27,12 @@ struct LoadOptions {
   // > 0: each request generates a uniform random length in [gen_len_min, gen_len] (real
   // traffic has mixed lengths, which is where static batches wait for their slowest member).
   int gen_len_min = 0;
+  // How the per-request length is drawn when gen_len_min > 0: "uniform" in [gen_len_min,
+  // gen_len], or "exp": gen_len_min + an exponential with mean gen_len_mean - gen_len_min,
+  // redrawn above gen_len. Chat traffic's output lengths are long-tailed (standard deviation
+  // about the mean, as the exponential's); the tail is what a static batch waits for.
+  std::string gen_len_dist = "uniform";
+  double gen_len_mean = 0;  // "exp" only; 0 = (gen_len_min + gen_len) / 4
   // Tokens every prompt starts with (a shared system prompt), before its prompt_len own ones.
   int shared_prefix = 0;
   int vocab = 1000;        // random prompt ids are drawn from [100, 100 + vocab)
@@ -53,6 +59,10 @@ struct LoadReport {
 };
 
 Result<LoadReport> run_load(const LoadOptions& opt);
+
+// The generation length of each of opt.requests requests, drawn from opt's distribution with
+// a stream of its own (seed + 1); an error names the flag that is out of range.
+Result<std::vector<int>> gen_lengths(const LoadOptions& opt);
 
 Summary summarize(std::vector<double> v);
 

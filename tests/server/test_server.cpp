@@ -8,8 +8,10 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -514,6 +516,46 @@ TEST(ServeSoak, ConcurrentLoadWithDisconnectsAndBadRequests) {
   auto m = metrics(s);
   EXPECT_EQ(m["dsrt_kv_blocks_free"], 40);
   EXPECT_EQ(m["dsrt_requests_total{outcome=\"error\"}"], 0);
+}
+
+// The load generator's length distributions: in range, with the moments they promise, and a
+// clear error for a mean outside (min, max).
+TEST(LoadGen, GenerationLengthDistributions) {
+  server::LoadOptions o;
+  o.requests = 20000;
+  o.gen_len = 512;
+  o.gen_len_min = 4;
+  auto stats = [](const std::vector<int>& v) {
+    double m = 0, q = 0;
+    for (int x : v) m += x;
+    m /= double(v.size());
+    for (int x : v) q += (x - m) * (x - m);
+    return std::pair<double, double>{m, std::sqrt(q / double(v.size()))};
+  };
+  auto u = server::gen_lengths(o);
+  ASSERT_TRUE(u.ok());
+  EXPECT_EQ(*std::min_element(u.value().begin(), u.value().end()), 4);
+  EXPECT_EQ(*std::max_element(u.value().begin(), u.value().end()), 512);
+  // Uniform on 4..512: mean 258, standard deviation 509 / sqrt(12) = 146.9; 20000 draws put
+  // the sample mean within 3 sd / sqrt(n) = 3.1 of it.
+  EXPECT_NEAR(stats(u.value()).first, 258.0, 4.0);
+  o.gen_len_dist = "exp";
+  o.gen_len_mean = 64;
+  auto e = server::gen_lengths(o);
+  ASSERT_TRUE(e.ok());
+  EXPECT_GE(*std::min_element(e.value().begin(), e.value().end()), 4);
+  EXPECT_LE(*std::max_element(e.value().begin(), e.value().end()), 512);
+  // 4 + Exp(mean 60), truncated at 512 (a tail of e^-7.5, 0.06%): mean 64 and standard
+  // deviation 60, each within 1.5 (3 sd / sqrt(n) is 1.3 for the mean).
+  const auto [mean, sd] = stats(e.value());
+  EXPECT_NEAR(mean, 64.0, 1.5);
+  EXPECT_NEAR(sd, 60.0, 1.5);
+  o.gen_len_mean = 600;
+  auto bad = server::gen_lengths(o);
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.status().message().find("--gen-len-mean"), std::string::npos);
+  o.gen_len_dist = "zipf";
+  EXPECT_FALSE(server::gen_lengths(o).ok());
 }
 
 }  // namespace
