@@ -4,6 +4,7 @@
 
 #include "cli/command.h"
 #include "core/log.h"
+#include "core/mmap_file.h"
 #include "core/tensor.h"
 
 namespace dsrt::cli {
@@ -26,8 +27,14 @@ int main(int argc, char** argv) {
   CLI::App app{"dsrt: a runtime for the DeepSeek model family"};
   app.require_subcommand(1);
   app.set_version_flag("--version", "dsrt 0.1.0");
-  bool verbose = false;
+  bool verbose = false, mmap_on = false, mmap_off = false;
   app.add_flag("-v,--verbose", verbose, "Log progress to stderr");
+  // Where weight files live (core/mmap_file.h). Given before or after the subcommand.
+  CLI::Option* mm = app.add_flag("--mmap", mmap_on,
+                                 "Use weight files in place through mmap (default: files of 32 MiB up to half the "
+                                 "available memory are read into transparent huge pages, faster decode)");
+  app.add_flag("--no-mmap", mmap_off, "Always read weight files into (huge-page) memory")->excludes(mm);
+  app.fallthrough();
   std::map<CLI::App*, std::function<int()>> runners;
   for (auto& spec : command_registry()) {
     CLI::App* sub = app.add_subcommand(spec.name, spec.help);
@@ -39,6 +46,8 @@ int main(int argc, char** argv) {
     return app.exit(e);
   }
   if (verbose) dsrt::set_log_level(dsrt::LogLevel::Info);
+  if (mmap_on) dsrt::set_default_residency(dsrt::Residency::Map);
+  if (mmap_off) dsrt::set_default_residency(dsrt::Residency::Copy);
   for (auto& [sub, run] : runners)
     if (sub->parsed()) return run();
   return 1;

@@ -732,8 +732,8 @@ Status GgufParser::parse() {
   return Status::Ok();
 }
 
-Result<std::shared_ptr<GgufFile>> GgufFile::open(const std::string& path) {
-  DSRT_ASSIGN_OR_RETURN(std::shared_ptr<MappedFile> m, MappedFile::open(path));
+Result<std::shared_ptr<GgufFile>> GgufFile::open(const std::string& path, Residency mode) {
+  DSRT_ASSIGN_OR_RETURN(std::shared_ptr<MappedFile> m, MappedFile::open(path, mode));
   std::shared_ptr<GgufFile> f(new GgufFile());
   f->path_ = path;
   f->file_ = m;

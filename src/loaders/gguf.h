@@ -113,7 +113,9 @@ struct GgufTensorInfo {
 
 class GgufFile {
  public:
-  static Result<std::shared_ptr<GgufFile>> open(const std::string& path);
+  // mode: where the bytes live (core/mmap_file.h); weight loading passes Auto, readers of
+  // metadata keep the mapping.
+  static Result<std::shared_ptr<GgufFile>> open(const std::string& path, Residency mode = Residency::Map);
 
   const std::string& path() const { return path_; }
   uint32_t version() const { return version_; }

@@ -30,9 +30,9 @@ bool parse_dtype(const std::string& s, DType* t) {
 
 }  // namespace
 
-Result<std::shared_ptr<SafetensorsFile>> SafetensorsFile::open(const std::string& path) {
+Result<std::shared_ptr<SafetensorsFile>> SafetensorsFile::open(const std::string& path, Residency mode) {
   auto f = std::shared_ptr<SafetensorsFile>(new SafetensorsFile());
-  DSRT_ASSIGN_OR_RETURN(f->file_, MappedFile::open(path));
+  DSRT_ASSIGN_OR_RETURN(f->file_, MappedFile::open(path, mode));
   const size_t size = f->file_->size();
   auto err = [&](const std::string& m) { return Status::Error(path + ": " + m); };
   if (size < 8) return err("file too small for a safetensors header (" + std::to_string(size) + " bytes)");
@@ -103,7 +103,7 @@ Result<Tensor> SafetensorsFile::tensor(const std::string& name) const {
   return t;
 }
 
-Result<WeightStore> WeightStore::open_dir(const std::string& dir) {
+Result<WeightStore> WeightStore::open_dir(const std::string& dir, Residency mode) {
   WeightStore ws;
   std::vector<std::string> paths;
   const std::string index = dir + "/model.safetensors.index.json";
@@ -128,8 +128,14 @@ Result<WeightStore> WeightStore::open_dir(const std::string& dir) {
     std::sort(paths.begin(), paths.end());
   }
   if (paths.empty()) return Status::Error(dir + ": no *.safetensors files");
+  size_t total = 0;
   for (const std::string& p : paths) {
-    DSRT_ASSIGN_OR_RETURN(auto f, SafetensorsFile::open(dir + "/" + p));
+    const auto n = fs::file_size(dir + "/" + p, ec);
+    if (!ec) total += size_t(n);
+  }
+  const Residency where = resolve_residency(total, mode);
+  for (const std::string& p : paths) {
+    DSRT_ASSIGN_OR_RETURN(auto f, SafetensorsFile::open(dir + "/" + p, where));
     for (const auto& [name, e] : f->entries()) {
       if (ws.where_.count(name))
         return Status::Error(dir + ": tensor '" + name + "' appears in two shards");

@@ -21,7 +21,8 @@ struct SafetensorsEntry {
 
 class SafetensorsFile {
  public:
-  static Result<std::shared_ptr<SafetensorsFile>> open(const std::string& path);
+  // mode: where the bytes live (core/mmap_file.h); weight loading passes Auto.
+  static Result<std::shared_ptr<SafetensorsFile>> open(const std::string& path, Residency mode = Residency::Map);
   const std::map<std::string, SafetensorsEntry>& entries() const { return entries_; }
   const std::string& path() const { return file_->path(); }
   size_t file_size() const { return file_->size(); }
@@ -38,7 +39,8 @@ class WeightStore {
  public:
   // dir holds model.safetensors, or model.safetensors.index.json with its shards, or any set
   // of *.safetensors files.
-  static Result<WeightStore> open_dir(const std::string& dir);
+  // mode Auto is resolved once for the shards together (resolve_residency of their total).
+  static Result<WeightStore> open_dir(const std::string& dir, Residency mode = Residency::Map);
   bool has(const std::string& name) const { return where_.count(name) != 0; }
   Result<Tensor> get(const std::string& name) const;
   std::vector<std::string> names() const;

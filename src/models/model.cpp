@@ -51,12 +51,12 @@ Result<std::unique_ptr<Model>> load_model(const std::string& path, std::shared_p
       return Status::Error(path +
                            ": expected a checkpoint folder (config.json + *.safetensors) or a "
                            ".gguf file");
-    DSRT_ASSIGN_OR_RETURN(std::shared_ptr<GgufFile> f, GgufFile::open(path));
+    DSRT_ASSIGN_OR_RETURN(std::shared_ptr<GgufFile> f, GgufFile::open(path, Residency::Auto));
     DSRT_ASSIGN_OR_RETURN(ModelConfig c, model_config_from_gguf(*f));
     m = load(std::move(c), std::make_shared<GgufSource>(std::move(f)), std::move(backend), opt);
   } else {
     DSRT_ASSIGN_OR_RETURN(ModelConfig c, load_model_config(path + "/config.json"));
-    DSRT_ASSIGN_OR_RETURN(WeightStore ws, WeightStore::open_dir(path));
+    DSRT_ASSIGN_OR_RETURN(WeightStore ws, WeightStore::open_dir(path, Residency::Auto));
     m = load(std::move(c), std::make_shared<SafetensorsSource>(std::move(ws)), std::move(backend),
              opt);
   }

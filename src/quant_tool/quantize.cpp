@@ -357,7 +357,7 @@ Result<QuantizeReport> quantize_model(const QuantizeOptions& o) {
   for (auto& [k, v] : kvs) DSRT_RETURN_IF_ERROR(w.add_kv(k, v));
   std::shared_ptr<MappedFile> mf;
   if (done_bytes > 0) {
-    DSRT_ASSIGN_OR_RETURN(mf, MappedFile::open(spill));
+    DSRT_ASSIGN_OR_RETURN(mf, MappedFile::open(spill, Residency::Map));
   }
   for (size_t i = 0; i < plan.size(); ++i) {
     const QuantizedTensor& q = rep.tensors[i];

@@ -3,7 +3,16 @@
 #include <atomic>
 #include <cmath>
 
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <random>
+#include <string>
+#include <unistd.h>
+#include <vector>
+
 #include "core/dtype.h"
+#include "core/mmap_file.h"
 #include "core/status.h"
 #include "core/tensor.h"
 #include "core/thread_pool.h"
@@ -104,6 +113,34 @@ TEST(ThreadPool, BackToBackJobsAreIsolated) {
       EXPECT_EQ(bad_index.load(), 0);
     }
   }
+}
+
+// Weight files mapped in place or read into huge-page memory give the same bytes; the copy is
+// 2 MiB aligned, read-only, and the choice follows the explicit mode, then the process default.
+TEST(MappedFile, MapAndHugePageCopyHoldTheSameBytes) {
+  const std::string path = ::testing::TempDir() + "/dsrt_mapped_" + std::to_string(getpid()) + ".bin";
+  std::vector<char> bytes(size_t(3) << 20 | 12345);  // not a multiple of the huge page
+  std::mt19937 rng(3);
+  for (char& c : bytes) c = char(rng());
+  std::ofstream(path, std::ios::binary).write(bytes.data(), std::streamsize(bytes.size()));
+  auto m = MappedFile::open(path, Residency::Map);
+  auto c = MappedFile::open(path, Residency::Copy);
+  ASSERT_TRUE(m.ok() && c.ok());
+  EXPECT_FALSE(m.value()->copied());
+  EXPECT_TRUE(c.value()->copied());
+  ASSERT_EQ(c.value()->size(), bytes.size());
+  EXPECT_EQ(reinterpret_cast<uintptr_t>(c.value()->data()) % (size_t(2) << 20), 0u);
+  EXPECT_EQ(std::memcmp(c.value()->data(), bytes.data(), bytes.size()), 0);
+  EXPECT_EQ(std::memcmp(m.value()->data(), bytes.data(), bytes.size()), 0);
+  // Auto: a file below kCopyMinBytes stays mapped; the process default overrides the rule.
+  EXPECT_EQ(resolve_residency(bytes.size(), Residency::Auto), Residency::Map);
+  EXPECT_EQ(resolve_residency(bytes.size(), Residency::Copy), Residency::Copy);
+  set_default_residency(Residency::Copy);
+  EXPECT_EQ(resolve_residency(bytes.size(), Residency::Auto), Residency::Copy);
+  EXPECT_EQ(resolve_residency(bytes.size(), Residency::Map), Residency::Map);
+  set_default_residency(Residency::Auto);
+  EXPECT_FALSE(MappedFile::open(path + ".missing", Residency::Copy).ok());
+  std::remove(path.c_str());
 }
 
 }  // namespace
