@@ -6,6 +6,7 @@
 
 #include <cstring>
 
+#include "core/mmap_file.h"
 #include "core/quant.h"
 
 namespace dsrt {
@@ -51,6 +52,21 @@ Tensor Tensor::zeros(DType t, std::vector<int64_t> shape, std::string name) {
   void* p = ::operator new[](n == 0 ? 64 : n, std::align_val_t(64));
   std::memset(p, 0, n);
   x.owner = std::shared_ptr<void>(p, [](void* q) { ::operator delete[](q, std::align_val_t(64)); });
+  x.data = p;
+  return x;
+}
+
+Tensor Tensor::zeros_huge(DType t, std::vector<int64_t> shape, std::string name) {
+  Tensor x;
+  x.dtype = t;
+  x.shape = std::move(shape);
+  x.name = std::move(name);
+  const size_t n = x.nbytes();
+  size_t len = 0;
+  uint8_t* p = n >= (size_t(2) << 20) ? alloc_huge(n, &len) : nullptr;
+  if (!p) return zeros(t, std::move(x.shape), std::move(x.name));
+  // Fresh anonymous pages are zero already.
+  x.owner = std::shared_ptr<void>(p, [len](void* q) { free_huge(static_cast<uint8_t*>(q), len); });
   x.data = p;
   return x;
 }

@@ -56,6 +56,9 @@ struct Tensor {
 
   // A fresh zero-filled, heap-owned tensor.
   static Tensor zeros(DType t, std::vector<int64_t> shape, std::string name = {});
+  // zeros() on transparent huge pages (core/mmap_file.h) from 2 MiB: for large buffers that
+  // are streamed every token and live long, such as the KV cache.
+  static Tensor zeros_huge(DType t, std::vector<int64_t> shape, std::string name = {});
   // A view of rows [r0, r0+n) of this tensor sharing its storage.
   Tensor slice_rows(int64_t r0, int64_t n) const;
   // The same memory with another shape of the same element count.

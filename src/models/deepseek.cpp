@@ -183,7 +183,7 @@ class DeepSeekModel final : public Model {
     // 16-bit sources transpose exactly into their own type (half the bytes of F32: ~1 GiB
     // less for a BF16 V3 checkpoint); the rest (FP8 block-scaled, quantized) decode to F32.
     const bool half = kvb.dtype == DType::BF16 || kvb.dtype == DType::F16;
-    Tensor kt = Tensor::zeros(half ? kvb.dtype : DType::F32, {H * r, nope}, kvb.name + " (W_UK^T)");
+    Tensor kt = Tensor::zeros_huge(half ? kvb.dtype : DType::F32, {H * r, nope}, kvb.name + " (W_UK^T)");
     std::vector<float> buf(static_cast<size_t>(r));
     for (int64_t h = 0; h < H; ++h)
       for (int64_t i = 0; i < nope; ++i) {  // W_UK[h][i][c] -> k_b[h][c][i]

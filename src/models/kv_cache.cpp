@@ -8,7 +8,7 @@ namespace dsrt {
 KvArena::KvArena(int n_layer, int32_t n_blocks, int32_t block_size, int64_t row)
     : n_blocks_(n_blocks), block_size_(block_size), row_(row) {
   for (int l = 0; l < n_layer; ++l)
-    layers_.push_back(Tensor::zeros(DType::F32, {int64_t(n_blocks) * block_size, row}, "kv_arena"));
+    layers_.push_back(Tensor::zeros_huge(DType::F32, {int64_t(n_blocks) * block_size, row}, "kv_arena"));
   for (int32_t b = n_blocks - 1; b >= 0; --b) free_.push_back(b);  // hand out 0, 1, 2, ...
   ref_.assign(size_t(n_blocks), 0);
   key_.assign(size_t(n_blocks), 0);
