@@ -11,6 +11,7 @@
 #include "cli/command.h"
 #include "models/demo.h"
 #include "runtime/scheduler.h"
+#include "core/mmap_file.h"
 #include "server/loadgen.h"
 #include "server/server.h"
 
@@ -175,6 +176,9 @@ Result<std::unique_ptr<Child>> start_server(const LoadCli& o, const std::string&
   else args.insert(args.end(), {"--max-batch-tokens", std::to_string(std::max(512, par))});
   if (!o.load.api_key.empty()) args.insert(args.end(), {"--api-key", o.load.api_key});
   if (o.no_prefix_cache) args.push_back("--no-prefix-cache");
+  // The global weight-residency flag (core/mmap_file.h) reaches the started servers too.
+  if (default_residency() == Residency::Map) args.push_back("--mmap");
+  if (default_residency() == Residency::Copy) args.push_back("--no-mmap");
   c->pid = fork();
   if (c->pid == 0) {
     std::vector<char*> a;
