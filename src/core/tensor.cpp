@@ -42,11 +42,19 @@ void keep_freed_memory() {
 #endif
 }
 
-Tensor Tensor::zeros(DType t, std::vector<int64_t> shape, std::string name) {
+namespace {
+// A tensor's header without storage.
+Tensor header(DType t, std::vector<int64_t> shape, std::string name) {
   Tensor x;
   x.dtype = t;
   x.shape = std::move(shape);
   x.name = std::move(name);
+  return x;
+}
+}  // namespace
+
+Tensor Tensor::zeros(DType t, std::vector<int64_t> shape, std::string name) {
+  Tensor x = header(t, std::move(shape), std::move(name));
   const size_t n = x.nbytes();
   // 64-byte aligned storage so SIMD loads of whole rows never straddle a cache line start.
   void* p = ::operator new[](n == 0 ? 64 : n, std::align_val_t(64));
@@ -57,10 +65,7 @@ Tensor Tensor::zeros(DType t, std::vector<int64_t> shape, std::string name) {
 }
 
 Tensor Tensor::zeros_huge(DType t, std::vector<int64_t> shape, std::string name) {
-  Tensor x;
-  x.dtype = t;
-  x.shape = std::move(shape);
-  x.name = std::move(name);
+  Tensor x = header(t, std::move(shape), std::move(name));
   const size_t n = x.nbytes();
   size_t len = 0;
   uint8_t* p = n >= (size_t(2) << 20) ? alloc_huge(n, &len) : nullptr;
