@@ -8,7 +8,6 @@
 #include <algorithm>
 #include <atomic>
 #include <cerrno>
-#include <cstdio>
 #include <cstring>
 #include <fstream>
 #include <sstream>
@@ -33,7 +32,6 @@ size_t mem_available() {
   return 0;
 }
 
-
 // Reads [0, size) of fd into p; false (errno set) on a read error or a file that shrank.
 bool read_all(int fd, uint8_t* p, size_t size) {
   size_t done = 0;
@@ -52,6 +50,7 @@ bool read_all(int fd, uint8_t* p, size_t size) {
 }  // namespace
 
 void set_default_residency(Residency r) { g_default.store(r); }
+Residency default_residency() { return g_default.load(); }
 
 uint8_t* alloc_huge(size_t bytes, size_t* len) {
   // Whole huge pages, so the tail page is huge too; 2 MiB alignment by asking for one page
@@ -71,7 +70,6 @@ uint8_t* alloc_huge(size_t bytes, size_t* len) {
 void free_huge(uint8_t* p, size_t len) {
   if (p) munmap(p, len);
 }
-Residency default_residency() { return g_default.load(); }
 
 Residency resolve_residency(size_t total, Residency mode) {
   if (mode == Residency::Auto) mode = g_default.load();
