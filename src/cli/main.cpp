@@ -31,9 +31,9 @@ int main(int argc, char** argv) {
   app.add_flag("-v,--verbose", verbose, "Log progress to stderr");
   // Where weight files live (core/mmap_file.h). Given before or after the subcommand.
   CLI::Option* mm = app.add_flag("--mmap", mmap_on,
-                                 "Use weight files in place through mmap (default: files of 32 MiB up to half the "
-                                 "available memory are read into transparent huge pages, faster decode)");
-  app.add_flag("--no-mmap", mmap_off, "Always read weight files into (huge-page) memory")->excludes(mm);
+                                 "Use weight files in place through mmap (default: dense models of 32 MiB up to half "
+                                 "the available memory are read into transparent huge pages, faster decode)");
+  app.add_flag("--no-mmap", mmap_off, "Always read weight files into (huge-page) memory, MoE models too")->excludes(mm);
   app.fallthrough();
   std::map<CLI::App*, std::function<int()>> runners;
   for (auto& spec : command_registry()) {

@@ -8,8 +8,8 @@
 // (docs/perf.md). Page-cache pages of a regular file cannot be huge here (MADV_COLLAPSE on the
 // mapping returns EINVAL), so the bytes are read once into an anonymous region instead. The
 // copy replaces the mapping, it is not a second resident copy: RSS stays about the file size.
-// Mapping stays the choice for files too large for memory (they page in and out) and for
-// files several processes share.
+// Mapping stays the choice for files too large for memory (they page in and out), for files
+// several processes share, and (load_model) for MoE checkpoints, whose tokens read few experts.
 #pragma once
 
 #include <cstddef>

@@ -121,6 +121,7 @@ class GgufFile {
   uint32_t version() const { return version_; }
   uint32_t alignment() const { return alignment_; }
   uint64_t data_offset() const { return data_offset_; }  // start of the tensor data section
+  const MappedFile& file() const { return *file_; }
 
   // Metadata in file order.
   const std::vector<std::pair<std::string, GgufValue>>& kvs() const { return kvs_; }
