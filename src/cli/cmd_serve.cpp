@@ -9,9 +9,9 @@
 #include <thread>
 
 #include "cli/command.h"
+#include "core/mmap_file.h"
 #include "models/demo.h"
 #include "runtime/scheduler.h"
-#include "core/mmap_file.h"
 #include "server/loadgen.h"
 #include "server/server.h"
 
@@ -283,7 +283,7 @@ std::function<std::optional<int>()> add_serve_mode(CLI::App& bench) {
   sub->add_option("--shared-prefix", o->load.shared_prefix, "Tokens every prompt starts with (a common system prompt), before its own --prompt-len")->check(CLI::Range(0, 1 << 20))->capture_default_str();
   sub->add_option("--gen-len", o->load.gen_len, "Generated tokens per request")->check(CLI::Range(1, 1 << 20))->capture_default_str();
   sub->add_option("--gen-len-min", o->load.gen_len_min,
-                  "Draw each request's length uniformly from [gen-len-min, gen-len] (0 = fixed)")
+                  "Draw each request's length from [gen-len-min, gen-len] by --gen-len-dist (0 = fixed)")
       ->check(CLI::Range(0, 1 << 20));
   sub->add_option("--gen-len-dist", o->load.gen_len_dist,
                   "uniform, or exp: long-tailed lengths from --gen-len-min (mean --gen-len-mean, at most --gen-len)")

@@ -19,6 +19,7 @@ namespace {
 
 std::atomic<Residency> g_default{Residency::Auto};
 constexpr size_t kHugePage = size_t(2) << 20;
+size_t whole_huge_pages(size_t bytes) { return (std::max<size_t>(bytes, 1) + kHugePage - 1) / kHugePage * kHugePage; }
 
 // MemAvailable from /proc/meminfo in bytes, 0 when unknown.
 size_t mem_available() {
@@ -52,23 +53,19 @@ bool read_all(int fd, uint8_t* p, size_t size) {
 void set_default_residency(Residency r) { g_default.store(r); }
 Residency default_residency() { return g_default.load(); }
 
-uint8_t* alloc_huge(size_t bytes, size_t* len) {
+std::shared_ptr<uint8_t> alloc_huge(size_t bytes) {
   // Whole huge pages, so the tail page is huge too; 2 MiB alignment by asking for one page
   // more and trimming both ends.
-  *len = (std::max<size_t>(bytes, 1) + kHugePage - 1) / kHugePage * kHugePage;
-  void* raw = mmap(nullptr, *len + kHugePage, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  const size_t len = whole_huge_pages(bytes);
+  void* raw = mmap(nullptr, len + kHugePage, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   if (raw == MAP_FAILED) return nullptr;
   auto* base = static_cast<uint8_t*>(raw);
   auto* p = reinterpret_cast<uint8_t*>((reinterpret_cast<uintptr_t>(base) + kHugePage - 1) & ~(kHugePage - 1));
   if (p > base) munmap(base, size_t(p - base));
-  const size_t tail = size_t(base + *len + kHugePage - (p + *len));
-  if (tail > 0) munmap(p + *len, tail);
-  madvise(p, *len, MADV_HUGEPAGE);  // a hint: without THP the memory still works
-  return p;
-}
-
-void free_huge(uint8_t* p, size_t len) {
-  if (p) munmap(p, len);
+  const size_t tail = size_t(base + len + kHugePage - (p + len));
+  if (tail > 0) munmap(p + len, tail);
+  madvise(p, len, MADV_HUGEPAGE);  // a hint: without THP the memory still works
+  return std::shared_ptr<uint8_t>(p, [len](uint8_t* q) { munmap(q, len); });
 }
 
 Residency resolve_residency(size_t total, Residency mode) {
@@ -98,19 +95,16 @@ Result<std::shared_ptr<MappedFile>> MappedFile::open(const std::string& path, Re
   f->path_ = path;
   f->size_ = size_t(st.st_size);
   if (f->size_ > 0 && resolve_residency(f->size_, mode) == Residency::Copy) {
-    size_t len = 0;
-    if (uint8_t* p = alloc_huge(f->size_, &len)) {
-      if (!read_all(fd, p, f->size_)) {
+    if (std::shared_ptr<uint8_t> copy = alloc_huge(f->size_)) {
+      if (!read_all(fd, copy.get(), f->size_)) {
         const std::string err = std::strerror(errno);
-        free_huge(p, len);
         ::close(fd);
         return Status::Error("cannot read " + path + ": " + err);
       }
-      mprotect(p, len, PROT_READ);
+      mprotect(copy.get(), whole_huge_pages(f->size_), PROT_READ);
       ::close(fd);
-      f->data_ = p;
-      f->map_size_ = len;
-      f->copied_ = true;
+      f->data_ = copy.get();
+      f->copy_ = std::move(copy);
       log_info(path + ": " + std::to_string(f->size_ >> 20) + " MiB read into huge pages (--mmap maps it instead)");
       return f;
     }
@@ -123,14 +117,13 @@ Result<std::shared_ptr<MappedFile>> MappedFile::open(const std::string& path, Re
       return Status::Error("cannot mmap " + path + ": " + std::strerror(errno));
     }
     f->data_ = static_cast<const uint8_t*>(p);
-    f->map_size_ = f->size_;
   }
   ::close(fd);
   return f;
 }
 
 MappedFile::~MappedFile() {
-  if (data_) munmap(const_cast<uint8_t*>(data_), map_size_);
+  if (data_ && !copy_) munmap(const_cast<uint8_t*>(data_), size_);
 }
 
 Result<std::string> read_text_file(const std::string& path) {

@@ -4,7 +4,7 @@
 // Why the copy: this is a virtual machine, where a TLB miss costs a two-level page walk, and
 // decode streams every weight byte per token. On this host a 2-thread read of 160 MiB runs at
 // 27-34 GB/s on 4 KiB pages and 46-50 GB/s on 2 MiB pages; Q8_0 decode (whose GEMV prefetches
-// in software, which hides much of it) gains a median 1.08x over 12 alternating pairs
+// in software, which hides much of it) gains a median 1.09x over 20 alternating pairs
 // (docs/perf.md). Page-cache pages of a regular file cannot be huge here (MADV_COLLAPSE on the
 // mapping returns EINVAL), so the bytes are read once into an anonymous region instead. The
 // copy replaces the mapping, it is not a second resident copy: RSS stays about the file size.
@@ -38,13 +38,13 @@ class MappedFile {
   const uint8_t* data() const { return data_; }
   size_t size() const { return size_; }
   const std::string& path() const { return path_; }
-  bool copied() const { return copied_; }  // read into anonymous memory (else mapped)
+  bool copied() const { return copy_ != nullptr; }  // read into anonymous memory (else mapped)
 
  private:
   MappedFile() = default;
   const uint8_t* data_ = nullptr;
-  size_t size_ = 0, map_size_ = 0;
-  bool copied_ = false;
+  size_t size_ = 0;
+  std::shared_ptr<uint8_t> copy_;  // the huge-page copy when there is one (else data_ is mapped)
   std::string path_;
 };
 
@@ -56,11 +56,10 @@ Residency default_residency();
 // decided as a whole): mode if it is not Auto, else the process default if that is not Auto,
 // else Copy for kCopyMinBytes up to half of MemAvailable with transparent huge pages on.
 Residency resolve_residency(size_t total_bytes, Residency mode);
-// Anonymous read-write zeroed memory of at least `bytes` (rounded up to whole 2 MiB pages, the
-// rounded length in *len), 2 MiB aligned, advised MADV_HUGEPAGE; nullptr when mmap fails.
-// Release with free_huge(p, *len).
-uint8_t* alloc_huge(size_t bytes, size_t* len);
-void free_huge(uint8_t* p, size_t len);
+// Anonymous read-write zeroed memory of at least `bytes` (rounded up to whole 2 MiB pages),
+// 2 MiB aligned, advised MADV_HUGEPAGE, unmapped when the last owner lets go; nullptr when
+// mmap fails.
+std::shared_ptr<uint8_t> alloc_huge(size_t bytes);
 // Whether the kernel gives huge pages to memory that asks for them (THP "always" or
 // "madvise").
 bool transparent_huge_pages_available();

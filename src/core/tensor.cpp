@@ -67,12 +67,10 @@ Tensor Tensor::zeros(DType t, std::vector<int64_t> shape, std::string name) {
 Tensor Tensor::zeros_huge(DType t, std::vector<int64_t> shape, std::string name) {
   Tensor x = header(t, std::move(shape), std::move(name));
   const size_t n = x.nbytes();
-  size_t len = 0;
-  uint8_t* p = n >= (size_t(2) << 20) ? alloc_huge(n, &len) : nullptr;
+  std::shared_ptr<uint8_t> p = n >= (size_t(2) << 20) ? alloc_huge(n) : nullptr;
   if (!p) return zeros(t, std::move(x.shape), std::move(x.name));
-  // Fresh anonymous pages are zero already.
-  x.owner = std::shared_ptr<void>(p, [len](void* q) { free_huge(static_cast<uint8_t*>(q), len); });
-  x.data = p;
+  x.data = p.get();  // fresh anonymous pages are zero already
+  x.owner = std::move(p);
   return x;
 }
 

@@ -39,33 +39,27 @@ double run_threads(int threads, F&& fn) {
   return seconds_since(t0);
 }
 
-// The probe's buffer on transparent huge pages where the kernel offers them, as the weights
-// are (core/mmap_file.h): on this virtual machine 4 KiB pages cost a 2-thread read a third of
-// its rate (27-34 against 46-50 GB/s), and the ceiling that decode is held to should be the
-// memory's, not the page tables'.
-struct Buffer {
-  uint64_t* p = nullptr;
-  size_t n = 0, len = 0;
-  explicit Buffer(size_t count) : n(count) {
-    p = reinterpret_cast<uint64_t*>(alloc_huge(count * sizeof(uint64_t), &len));
-    if (!p) throw std::bad_alloc();
-  }
-  ~Buffer() { free_huge(reinterpret_cast<uint8_t*>(p), len); }
-  Buffer(const Buffer&) = delete;
-  Buffer& operator=(const Buffer&) = delete;
-};
+// The read probe's buffer, on transparent huge pages where the kernel offers them, as the
+// weights are (core/mmap_file.h): on this virtual machine 4 KiB pages cost a 2-thread read a
+// third of its rate (27-34 against 46-50 GB/s), and the ceiling that decode is held to should
+// be the memory's, not the page tables'. bad_alloc when there is no memory for it.
+std::shared_ptr<uint8_t> probe_buffer(size_t bytes) {
+  std::shared_ptr<uint8_t> b = alloc_huge(bytes);
+  if (!b) throw std::bad_alloc();
+  return b;
+}
 
 }  // namespace
 
 std::vector<double> read_bandwidth_gbs(size_t bytes, int threads, int passes) {
   const size_t n = std::max<size_t>(bytes / 8, 1024);
-  Buffer buf(n);
+  const std::shared_ptr<uint8_t> buf = probe_buffer(n * sizeof(uint64_t));
   std::vector<double> out;
   std::vector<uint64_t> sums(size_t(threads) * 8);
   for (int pass = 0; pass <= passes; ++pass) {
     const double s = run_threads(threads, [&](int t) {
       const size_t b = n * t / threads, e = n * (t + 1) / threads;
-      uint64_t* p = buf.p;
+      auto* p = reinterpret_cast<uint64_t*>(buf.get());
       if (pass == 0) {  // fault the pages in with the thread that reads them (first touch)
         for (size_t i = b; i < e; ++i) p[i] = i;
       }

@@ -175,9 +175,8 @@ inline void axpy_f32(float a, const float* x, float* y, int64_t n) {
 // 32-block legacy and the K types from kGemmMinRows (bench_ops BM_QuantMatmul, 2048 x 2048,
 // n = 16: Q4_K 101 vs 73 GOP/s for the dots, Q6_K 81 vs 84), the float micro-kernel on
 // decoded panels for the rest; below it the per-row dot products (integer for quantized
-// weights). The float crossovers:
-// Crossovers measured with bench_ops BM_Matmul / BM_QuantMatmul (2 threads, 2048 x 2048):
-// the 32-block types' integer dots lose to the GEMM from about 16 rows, the K types' (whose
+// weights). The float GEMM's crossovers (bench_ops BM_Matmul / BM_QuantMatmul, 2 threads,
+// 2048 x 2048): the 32-block types' integer dots lose to the GEMM from about 16 rows, the K types' (whose
 // unpacked tiles are cheap to reuse) from about 64; F32/F16/BF16 use gemm_small (dot-style
 // tiles over the weights in place, no packing) from 2 rows up to 64.
 constexpr int64_t kGemmMinRows = 16;
@@ -753,8 +752,7 @@ class CpuOptBackend final : public Backend {
     constexpr int64_t kRowTile = 8;
     const int64_t n = x.rows(), k = x.cols(), m = w.rows();
     const qdot::ActFormat fmt = qdot::act_format(w.dtype);
-    const qdot::Isa isa =
-        opt_.quant == QuantKernels::Generic ? qdot::Isa::Generic : qdot::best_isa();
+    const qdot::Isa isa = this->isa();
     qdot::QuantizedActs acts;
     quantize_x(x, w, fmt, &acts);
     float* yp = y.f32();

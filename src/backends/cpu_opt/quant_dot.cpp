@@ -20,6 +20,15 @@ namespace {
 constexpr int64_t kQK = 32;    // legacy block
 constexpr int64_t kQKK = 256;  // K super-block
 
+#if defined(DSRT_QDOT_AVX2)
+// The largest of 8 floats.
+inline float hmax8(__m256 v) {
+  __m128 m = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  m = _mm_max_ps(m, _mm_movehl_ps(m, m));
+  return _mm_cvtss_f32(_mm_max_ss(m, _mm_movehdup_ps(m)));
+}
+#endif
+
 inline float load_half(const uint8_t* p) {
   uint16_t h;
   std::memcpy(&h, p, 2);
@@ -70,10 +79,7 @@ void quantize_row_q8x32(const float* x, int64_t k, int8_t* q, float* d, float* d
       v[j] = _mm256_loadu_ps(xb + 8 * j);
       mx = _mm256_max_ps(mx, _mm256_andnot_ps(sign, v[j]));
     }
-    __m128 m4 = _mm_max_ps(_mm256_castps256_ps128(mx), _mm256_extractf128_ps(mx, 1));
-    m4 = _mm_max_ps(m4, _mm_movehl_ps(m4, m4));
-    m4 = _mm_max_ss(m4, _mm_movehdup_ps(m4));
-    const float amax = _mm_cvtss_f32(m4);
+    const float amax = hmax8(mx);
     const float db = amax / 127;
     const float id = db != 0 ? 1.0f / db : 0.0f;
     const __m256 vid = _mm256_set1_ps(id);
@@ -124,10 +130,7 @@ void quantize_row_q8x256(const float* x, int64_t k, int8_t* q, float* d, int16_t
     const __m256 sign = _mm256_set1_ps(-0.0f);
     __m256 mx = _mm256_setzero_ps();
     for (int e = 0; e < kQKK; e += 8) mx = _mm256_max_ps(mx, _mm256_andnot_ps(sign, _mm256_loadu_ps(xs + e)));
-    __m128 m4 = _mm_max_ps(_mm256_castps256_ps128(mx), _mm256_extractf128_ps(mx, 1));
-    m4 = _mm_max_ps(m4, _mm_movehl_ps(m4, m4));
-    m4 = _mm_max_ss(m4, _mm_movehdup_ps(m4));
-    amax = _mm_cvtss_f32(m4);
+    amax = hmax8(mx);
     if (amax > 0) {
       const __m256 va = _mm256_set1_ps(amax);
       for (int e = 0; e < kQKK; e += 8) {
@@ -416,15 +419,6 @@ inline __m256 halves8(const uint8_t* p) {
   return _mm256_cvtph_ps(h);
 }
 
-// The 32-block types read in place (GEMV). Per block one integer dot and one FMA whose scale
-// d_w * d_x is broadcast from a buffer that is filled 8 blocks at a time (8 f16 scales
-// converted together), so no block does scalar convert / multiply / broadcast work:
-//  - Q8_0: maddubs(|x|, sign(w, x)) = w * x pairwise (|.| <= 2 * 127 * 128, no saturation).
-//  - Q4_x/Q5_x: maddubs(u, x) with the unsigned quants u (<= 2 * 31 * 127); the offset of
-//    Q4_0/Q5_0 (w = d (u - 8 | 16)) and the min of Q4_1/Q5_1 (w = d u + m) are per-block
-//    terms d_w * (d_x sum q_x) and m * (d_x sum q_x), accumulated 8 blocks per FMA.
-// Q5's 32 high bits spread to bytes by a shuffle, an OR with all-but-one-bit masks and a
-// compare against all ones (0xff where the bit is set).
 // A row's dot product left unreduced: hsum(v) + t. Reducing four rows together (rows_loop4)
 // costs a third of four separate reductions, which on a 576-wide Q8_0 row (18 blocks) were 12%
 // of the GEMV (perf).
@@ -440,9 +434,18 @@ inline __m128 reduce4(VecDot a, VecDot b, VecDot c, VecDot d) {
   return _mm_add_ps(s, _mm_setr_ps(a.t, b.t, c.t, d.t));
 }
 
+// The 32-block types read in place (GEMV). Per block one integer dot and one FMA whose scale
+// d_w * d_x is broadcast from a buffer that is filled 8 blocks at a time (8 f16 scales
+// converted together), so no block does scalar convert / multiply / broadcast work:
+//  - Q8_0: maddubs(|x|, sign(w, x)) = w * x pairwise (|.| <= 2 * 127 * 128, no saturation).
+//  - Q4_x/Q5_x: maddubs(u, x) with the unsigned quants u (<= 2 * 31 * 127); the offset of
+//    Q4_0/Q5_0 (w = d (u - 8 | 16)) and the min of Q4_1/Q5_1 (w = d u + m) are per-block
+//    terms d_w * (d_x sum q_x) and m * (d_x sum q_x), accumulated 8 blocks per FMA.
+// Q5's 32 high bits spread to bytes by a shuffle, an OR with all-but-one-bit masks and a
+// compare against all ones (0xff where the bit is set).
 template <DType T>
-[[gnu::always_inline]] inline VecDot dot_legacy_direct_vec_avx2(const uint8_t* row, const int8_t* xq, const float* xd,
-                                                                const float* xdsum, int64_t nb) {
+[[gnu::always_inline]] inline VecDot dot_legacy_direct_avx2(const uint8_t* row, const int8_t* xq, const float* xd,
+                                                            const float* xdsum, int64_t nb) {
   constexpr bool kQ8 = T == DType::Q8_0;
   constexpr bool kHasMin = T == DType::Q4_1 || T == DType::Q5_1;
   constexpr bool kFive = T == DType::Q5_0 || T == DType::Q5_1;
@@ -509,11 +512,6 @@ template <DType T>
   return {_mm256_fnmadd_ps(_mm256_set1_ps(kOff), offv, dot), -kOff * off_tail};
 }
 
-template <DType T>
-[[gnu::always_inline]] inline float dot_legacy_direct_avx2(const uint8_t* row, const int8_t* xq, const float* xd,
-                                                           const float* xdsum, int64_t nb) {
-  return reduce(dot_legacy_direct_vec_avx2<T>(row, xq, xd, xdsum, nb));
-}
 
 float dot_legacy_avx2(const UnpackedRow& w, const int8_t* xq, const float* xd,
                       const float* xdsum, int64_t nb) {
@@ -887,7 +885,7 @@ void dot_direct_rows(DType w, const uint8_t* row0, size_t stride, int64_t nrows,
 #define DSRT_LEGACY_ROWS(T)                                                                       \
   case T:                                                                                         \
     return rows_loop4(row0, stride, nrows, out, ostride,                                          \
-                      [&](const uint8_t* r) { return dot_legacy_direct_vec_avx2<T>(r, xq, xd, xs, nb); });
+                      [&](const uint8_t* r) { return dot_legacy_direct_avx2<T>(r, xq, xd, xs, nb); });
       DSRT_LEGACY_ROWS(DType::Q8_0)
       DSRT_LEGACY_ROWS(DType::Q4_0)
       DSRT_LEGACY_ROWS(DType::Q4_1)
