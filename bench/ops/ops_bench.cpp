@@ -134,6 +134,75 @@ BENCHMARK(BM_QuantMatmul)
     ->UseRealTime()
     ->Unit(benchmark::kMillisecond);
 
+// A decode step's GEMVs at model shape, without the rest of the model: SmolLM2-135M (hidden 576,
+// 30 layers, q/k/v 576/192/192, FFN 1536, vocab 49152 head) as the dense model issues them (q,k,v
+// and gate,up as one matmul_batch each), the weights carved from two huge-page arenas as
+// the loader's copy of a file keeps them (143 MiB at Q8_0: no reuse in the 32 MiB L3). Its
+// weight_GB/s against BM_ReadBandwidth is the GEMV's share of the machine's read rate with the
+// sync, matrix starts and row tails of a real step included; `dsrt bench` adds attention,
+// norms and the activation work on top. args: dtype, threads.
+void BM_DecodeGemvChain(benchmark::State& st) {
+  const DType dt = DType(st.range(0));
+  constexpr int64_t D = 576, KV = 192, F = 1536, L = 30, V = 49152;
+  const int64_t rows576 = L * (D + 2 * KV + D + 2 * F) + V;
+  auto fill = [&](Tensor& t) {
+    std::mt19937_64 rng(3);
+    std::normal_distribution<float> nd(0.0f, 1.0f);
+    std::vector<float> src(static_cast<size_t>(t.cols()));
+    for (int64_t r = 0; r < t.rows(); ++r) {
+      for (float& v : src) v = nd(rng);
+      quantize_row(dt, src.data(), t.ptr<uint8_t>() + r * t.row_bytes(), t.cols());
+    }
+  };
+  Tensor a576 = Tensor::zeros_huge(dt, {rows576, D}), a1536 = Tensor::zeros_huge(dt, {L * D, F});
+  fill(a576);
+  fill(a1536);
+  struct Layer {
+    Tensor q, k, v, o, gate, up, down;
+  };
+  std::vector<Layer> layers;
+  int64_t r = 0;
+  auto take = [&](int64_t n) {
+    Tensor t = a576.slice_rows(r, n);
+    r += n;
+    return t;
+  };
+  for (int64_t l = 0; l < L; ++l) {
+    Layer y;
+    y.q = take(D), y.k = take(KV), y.v = take(KV), y.o = take(D), y.gate = take(F), y.up = take(F);
+    y.down = a1536.slice_rows(l * D, D);
+    layers.push_back(y);
+  }
+  const Tensor head = take(V);
+  auto be = make_backend("cpu", int(st.range(1))).value();
+  Tensor x = random_tensor(DType::F32, 1, D), xf = random_tensor(DType::F32, 1, F);
+  Tensor q = Tensor::zeros(DType::F32, {1, D}), k = Tensor::zeros(DType::F32, {1, KV}),
+         v = Tensor::zeros(DType::F32, {1, KV}), t = Tensor::zeros(DType::F32, {1, D}),
+         g = Tensor::zeros(DType::F32, {1, F}), u = Tensor::zeros(DType::F32, {1, F}),
+         logits = Tensor::zeros(DType::F32, {1, V});
+  for (auto _ : st) {
+    for (const Layer& y : layers) {
+      be->matmul_batch({{&x, &y.q, &q}, {&x, &y.k, &k}, {&x, &y.v, &v}});
+      be->matmul(x, y.o, t);
+      be->matmul_batch({{&x, &y.gate, &g}, {&x, &y.up, &u}});
+      be->matmul(xf, y.down, t);
+    }
+    be->matmul(x, head, logits);
+    benchmark::DoNotOptimize(logits.data);
+  }
+  st.SetLabel(std::string(dtype_name(dt)) + " smollm2-135m decode GEMVs");
+  st.counters["weight_GB/s"] = benchmark::Counter(double(a576.nbytes() + a1536.nbytes()) * st.iterations() / 1e9,
+                                                  benchmark::Counter::kIsRate);
+}
+BENCHMARK(BM_DecodeGemvChain)
+    ->ArgNames({"dtype", "threads"})
+    ->Args({int(DType::Q8_0), 2})
+    ->Args({int(DType::F16), 2})
+    ->Args({int(DType::Q4_0), 2})
+    ->MinTime(1.0)
+    ->UseRealTime()
+    ->Unit(benchmark::kMillisecond);
+
 // Read bandwidth with the same thread count, for the fraction-of-limit figures: the probe
 // `dsrt bench` and the suite use (suite/microbench.h), best pass reported.
 void BM_ReadBandwidth(benchmark::State& st) {

@@ -33,6 +33,13 @@ double measure_read_bandwidth(int threads) {
   return s.empty() ? 0 : *std::max_element(s.begin(), s.end());
 }
 
+double median(std::vector<double> v) {
+  if (v.empty()) return 0;
+  std::sort(v.begin(), v.end());
+  const size_t h = v.size() / 2;
+  return v.size() % 2 ? v[h] : (v[h - 1] + v[h]) / 2;
+}
+
 struct Stat {
   double mean = 0, sd = 0;
 };
@@ -110,10 +117,17 @@ int run_bench(const BenchOpts& o) {
         auto res = model.forward({{cache.value().get(), ctx, false}});
         if (!res.ok()) return fail("bench", res.status().message());
       }
+      // tg: the probe also runs (untimed) before every repetition and after the last, so each
+      // repetition's bandwidth is set against what the machine read just before and after it.
+      // On a shared host the bandwidth on offer drifts over seconds (2 MiB-page probes of 25 -
+      // 56 GB/s within a minute here); one probe before all runs compares a moment's best with
+      // a mean over seconds.
+      std::vector<double> probes;
       for (int r = 0; r <= o.reps; ++r) {  // r == 0 is a warm-up
         std::vector<int32_t> toks(static_cast<size_t>(n));
         for (auto& t : toks) t = tok(rng);
         cache.value()->truncate(o.n_depth);
+        if (kind == 1 && r > 0) probes.push_back(measure_read_bandwidth(threads));
         const auto t0 = Clock::now();
         if (kind == 0) {
           auto res = model.forward({{cache.value().get(), toks, false}});
@@ -131,6 +145,7 @@ int run_bench(const BenchOpts& o) {
         std::fprintf(stderr, "dsrt bench: %s%d%s t=%d rep %d/%d: %.2f tok/s\n", kind ? "tg" : "pp", n,
                      o.n_depth ? (" @ d" + std::to_string(o.n_depth)).c_str() : "", threads, r, o.reps, n / s);
       }
+      if (kind == 1) probes.push_back(measure_read_bandwidth(threads));
       const Stat ts = stats(samples_ts), ns = stats(samples_ns);
       json row = {{"model_filename", o.model},
                   {"model_type", std::string(arch_name(c.arch))},
@@ -150,10 +165,20 @@ int run_bench(const BenchOpts& o) {
                   {"dsrt_load_s", load_s},
                   {"dsrt_read_bw_gbs", bw}};
       if (kind == 1) {
-        const double gbs = active_bytes_per_token(model) * ts.mean / 1e9;
-        row["dsrt_active_bytes_per_token"] = active_bytes_per_token(model);
+        const double bpt = active_bytes_per_token(model), gbs = bpt * ts.mean / 1e9;
+        // Repetition r is paired with the mean of the probes just before and after it; the
+        // reported share is the median of those per-repetition shares.
+        std::vector<double> shares;
+        for (size_t r = 0; r < samples_ts.size(); ++r) {
+          const double around = (probes[r] + probes[r + 1]) / 2;
+          if (around > 0) shares.push_back(bpt * samples_ts[r] / 1e9 / around);
+        }
+        row["dsrt_active_bytes_per_token"] = bpt;
         row["dsrt_weight_gbs"] = gbs;
-        row["dsrt_bw_fraction"] = bw > 0 ? gbs / bw : 0;
+        row["dsrt_read_bw_during_gbs"] = probes;
+        row["dsrt_read_bw_gbs"] = median(probes);
+        row["dsrt_bw_fraction"] = median(shares);
+        row["dsrt_bw_fraction_first_probe"] = bw > 0 ? gbs / bw : 0;
       }
       rows.push_back(row);
     }
@@ -183,14 +208,14 @@ int run_bench(const BenchOpts& o) {
     return 0;
   }
   const std::string depth_label = o.n_depth ? " @ d" + std::to_string(o.n_depth) : "";
-  std::printf("| model | size | params | threads | test | t/s | weight GB/s (of %.1f read) |\n", bw);
+  std::printf("| model | size | params | threads | test | t/s | weight GB/s (share of the read GB/s probed around it) |\n");
   std::printf("|---|---:|---:|---:|---|---:|---:|\n");
   for (const json& r : rows) {
     const bool tg = r["n_gen"].get<int>() > 0;
     char bwc[64] = "";
     if (tg)
-      std::snprintf(bwc, sizeof bwc, "%.2f (%.0f%%)", r["dsrt_weight_gbs"].get<double>(),
-                    100 * r["dsrt_bw_fraction"].get<double>());
+      std::snprintf(bwc, sizeof bwc, "%.2f (%.0f%% of %.1f)", r["dsrt_weight_gbs"].get<double>(),
+                    100 * r["dsrt_bw_fraction"].get<double>(), r["dsrt_read_bw_gbs"].get<double>());
     std::printf("| %s | %.2f MiB | %lld | %d | %s%d%s | %.2f ± %.2f | %s |\n",
                 r["model_type"].get<std::string>().c_str(), r["model_size"].get<double>() / 1048576.0,
                 (long long)r["model_n_params"].get<int64_t>(), r["n_threads"].get<int>(), tg ? "tg" : "pp",

@@ -97,6 +97,10 @@ TEST(Cli, BenchJsonHasLlamaBenchFields) {
   EXPECT_EQ(j[1]["n_gen"], 4);
   EXPECT_GT(j[1]["avg_ts"].get<double>(), 0);
   EXPECT_TRUE(j[1].contains("dsrt_bw_fraction"));
+  // The read probe runs before each of the -r repetitions and after the last.
+  ASSERT_TRUE(j[1].contains("dsrt_read_bw_during_gbs"));
+  EXPECT_EQ(j[1]["dsrt_read_bw_during_gbs"].size(), 2u);
+  EXPECT_GT(j[1]["dsrt_read_bw_gbs"].get<double>(), 0);
   EXPECT_EQ(j[0]["n_depth"], 0);
   // -d: the same tests after 20 cached context tokens, labelled like llama-bench's rows.
   out = run(test::dsrt_binary() + " bench -m " + kCkpt + " -p 8 -n 4 -d 20 -t 1 -r 1 -o json 2>/dev/null", &rc);
