@@ -73,18 +73,23 @@ constexpr int64_t kShapes[][2] = {{2048, 2048}, {576, 1536}};
 // copies of the weight whose total is >= 96 MiB (3x this machine's 32 MiB L3), so no call
 // finds its weight in cache. GEMM (n > 1) is compute-bound and uses one copy.
 // The quantizers (K types' scale search especially) are slow; each weight is made once.
+// Fills t (of its own dtype) with N(0, 1) values quantized row by row.
+void fill_quantized(Tensor& t, uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  std::normal_distribution<float> nd(0.0f, 1.0f);
+  std::vector<float> src(static_cast<size_t>(t.cols()));
+  for (int64_t r = 0; r < t.rows(); ++r) {
+    for (float& v : src) v = nd(rng);
+    quantize_row(t.dtype, src.data(), t.ptr<uint8_t>() + r * t.row_bytes(), t.cols());
+  }
+}
+
 const Tensor& quantized_weight(DType dt, int64_t m, int64_t k) {
   static std::map<std::tuple<int, int64_t, int64_t>, Tensor> cache;
   Tensor& w = cache[{int(dt), m, k}];
   if (w.empty()) {
-    std::mt19937_64 rng(7);
-    std::normal_distribution<float> nd(0.0f, 1.0f);
-    std::vector<float> src(static_cast<size_t>(k));
     w = Tensor::zeros(dt, {m, k}, "w");
-    for (int64_t r = 0; r < m; ++r) {
-      for (float& v : src) v = nd(rng);
-      quantize_row(dt, src.data(), w.ptr<uint8_t>() + r * w.row_bytes(), k);
-    }
+    fill_quantized(w, 7);
   }
   return w;
 }
@@ -145,18 +150,9 @@ void BM_DecodeGemvChain(benchmark::State& st) {
   const DType dt = DType(st.range(0));
   constexpr int64_t D = 576, KV = 192, F = 1536, L = 30, V = 49152;
   const int64_t rows576 = L * (D + 2 * KV + D + 2 * F) + V;
-  auto fill = [&](Tensor& t) {
-    std::mt19937_64 rng(3);
-    std::normal_distribution<float> nd(0.0f, 1.0f);
-    std::vector<float> src(static_cast<size_t>(t.cols()));
-    for (int64_t r = 0; r < t.rows(); ++r) {
-      for (float& v : src) v = nd(rng);
-      quantize_row(dt, src.data(), t.ptr<uint8_t>() + r * t.row_bytes(), t.cols());
-    }
-  };
   Tensor a576 = Tensor::zeros_huge(dt, {rows576, D}), a1536 = Tensor::zeros_huge(dt, {L * D, F});
-  fill(a576);
-  fill(a1536);
+  fill_quantized(a576, 3);
+  fill_quantized(a1536, 3);
   struct Layer {
     Tensor q, k, v, o, gate, up, down;
   };

@@ -33,7 +33,7 @@ class MappedFile {
   static constexpr size_t kCopyMinBytes = size_t(32) << 20;  // below, the TLB reach suffices
 
   // mode Auto: resolve_residency(file size, Auto).
-  static Result<std::shared_ptr<MappedFile>> open(const std::string& path, Residency mode = Residency::Auto);
+  static Result<std::shared_ptr<MappedFile>> open(const std::string& path, Residency mode);
   ~MappedFile();
   const uint8_t* data() const { return data_; }
   size_t size() const { return size_; }
